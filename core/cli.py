@@ -1,0 +1,75 @@
+"""Command-line plumbing shared by every entry point: one-line errors, exit code 2, no traceback."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from collections.abc import Callable
+
+from .errors import ConfigError, UserError
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are the project's one-line ConfigError."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise ConfigError(f"{self.prog}: {message}")
+
+
+def exits_cleanly(main: Callable[..., int]) -> Callable[..., int]:
+    """Turn a user's mistake into one line on stderr and exit code 2."""
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs) -> int:
+        try:
+            return main(*args, **kwargs)
+        except UserError as error:
+            message = " ".join(str(error).split())
+            print(f"error: {message}", file=sys.stderr)
+            return 2
+
+    return wrapper
+
+
+def positive_int(text: str) -> int:
+    value = _number(text, int)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected zero or a positive whole number, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = _number(text, float)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = _number(text, float)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected zero or a positive number, got {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A factor in [0, 1): augmentation strengths, dropout."""
+    value = _number(text, float)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
+    return value
+
+
+def _number(text: str, kind: type) -> int | float:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None

@@ -1,0 +1,15 @@
+"""The project's error classes: a user's mistake is reported in one line, never a traceback."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A mistake the user can fix; the message names the path, line, column or value."""
+
+
+class DataError(UserError):
+    """Bad data: a missing folder, an unreadable image, a malformed label file or manifest."""
+
+
+class ConfigError(UserError):
+    """An impossible setting: an unknown space, a negative size, an unknown metric."""

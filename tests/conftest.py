@@ -1,0 +1,90 @@
+"""Fixtures that build tiny data sources in the official formats."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@dataclass
+class Sequence:
+    subject: str
+    number: str
+    code: int | None  # CK+ emotion code; None = unlabelled
+    aus: Iterable[tuple[int, int]] = ()  # (AU, intensity)
+    frames: int = 3
+    colour: bool = False
+    facs: bool = True
+
+
+def ck_float(value: float) -> str:
+    """CK+'s own number format: `   7.0000000e+00`."""
+    return f"   {value:.7e}"
+
+
+def write_image(path: Path, size: tuple[int, int] = (64, 48), colour: bool = False, seed: int = 0):
+    width, height = size
+    rng = np.random.default_rng(seed)
+    shape = (height, width, 3) if colour else (height, width)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), rng.integers(0, 255, shape, dtype=np.uint8))
+    return path
+
+
+def make_ckplus(root: Path, sequences: Iterable[Sequence]) -> Path:
+    """A CK+ folder: images, Emotion and FACS files exactly as the official release lays them out."""
+    for index, seq in enumerate(sequences):
+        folder = root / "cohn-kanade-images" / seq.subject / seq.number
+        folder.mkdir(parents=True, exist_ok=True)
+        name = ""
+        for frame in range(1, seq.frames + 1):
+            name = f"{seq.subject}_{seq.number}_{frame:08d}"
+            write_image(folder / f"{name}.png", colour=seq.colour, seed=index * 100 + frame)
+        if seq.code is None or not seq.frames:
+            continue
+        emotion = root / "Emotion" / seq.subject / seq.number / f"{name}_emotion.txt"
+        emotion.parent.mkdir(parents=True, exist_ok=True)
+        emotion.write_text(ck_float(seq.code) + "\n")
+        if seq.facs:
+            facs = root / "FACS" / seq.subject / seq.number / f"{name}_facs.txt"
+            facs.parent.mkdir(parents=True, exist_ok=True)
+            facs.write_text("".join(f"{ck_float(a)}{ck_float(i)}\n" for a, i in seq.aus))
+    for name in ("cohn-kanade-images", "Emotion", "FACS"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+    return root
+
+
+@pytest.fixture
+def small_ckplus(tmp_path: Path) -> Path:
+    """5 labelled sequences (one colour, one without FACS), 1 unlabelled, 1 empty, junk files."""
+    root = make_ckplus(
+        tmp_path / "ck",
+        [
+            Sequence("S005", "001", 3, [(9, 4), (17, 2), (14, 0)]),
+            Sequence("S005", "002", 5, [(6, 3), (12, 4), (25, 0)], colour=True),
+            Sequence("S010", "001", 7, [(1, 2), (2, 2), (5, 1), (27, 3)], frames=4),
+            Sequence("S010", "002", 6, [(1, 1), (4, 2), (15, 3)]),
+            Sequence("S011", "001", 1, [(4, 3)], facs=False),
+            Sequence("S011", "002", None),
+        ],
+    )
+    (root / "cohn-kanade-images" / "S011" / "003").mkdir()
+    (root / "cohn-kanade-images" / ".DS_Store").write_bytes(b"\x00\x01junk")
+    (root / "cohn-kanade-images" / "S005" / "001" / "Thumbs.db").write_bytes(b"junk")
+    (root / "Emotion" / "S005" / ".DS_Store").write_bytes(b"junk")
+    return root
+
+
+@pytest.fixture
+def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FERTUNE_CACHE", str(cache))
+    return cache

@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from core.errors import DataError
+from core.preprocess import crop_and_resize, prepare, prepare_image, read_grey, square_crop
+from core.sources import read_ckplus
+from core.split import oversample, split_by_subject, subject_folds
+
+
+def test_sixteen_bit_rgba_and_palette_images_are_converted(tmp_path: Path):
+    sixteen = tmp_path / "16.png"
+    cv2.imwrite(str(sixteen), np.full((10, 12), 40000, dtype=np.uint16))
+    rgba = tmp_path / "rgba.png"
+    Image.new("RGBA", (12, 10), (200, 100, 50, 128)).save(rgba)
+    palette = tmp_path / "palette.png"
+    Image.new("RGB", (12, 10), (10, 200, 10)).convert("P").save(palette)
+    assert read_grey(sixteen).dtype == np.uint8 and read_grey(sixteen)[0, 0] == 40000 >> 8
+    assert read_grey(rgba).shape == (10, 12)
+    expected_rgba = round(0.299 * 200 + 0.587 * 100 + 0.114 * 50)
+    assert abs(int(read_grey(rgba)[0, 0]) - expected_rgba) <= 1
+    assert read_grey(palette).shape == (10, 12) and read_grey(palette).dtype == np.uint8
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "image file is empty (0 bytes)"),
+        (b"this is not an image at all", "not a readable image"),
+        ("truncated", "not a readable image"),
+    ],
+)
+def test_bad_image_files_fail_with_their_path(tmp_path: Path, content, message: str):
+    path = tmp_path / "bad.png"
+    if content == "truncated":
+        cv2.imwrite(str(path), np.random.default_rng(0).integers(0, 255, (64, 64), np.uint8))
+        content = path.read_bytes()[:200]
+    path.write_bytes(content)
+    with pytest.raises(DataError) as error:
+        read_grey(path)
+    assert str(path) in str(error.value) and message in str(error.value)
+
+
+def test_square_crop_pads_beyond_the_border_with_the_edge():
+    image = np.arange(20, dtype=np.uint8).reshape(4, 5)
+    crop = square_crop(image, (0, 0), 4)
+    assert crop.shape == (4, 4)
+    assert crop[0, 0] == image[0, 0] and crop[3, 3] == image[1, 1]
+
+
+def test_no_face_falls_back_to_a_centre_crop(tmp_path: Path):
+    path = tmp_path / "noise.png"
+    image = np.zeros((60, 100), np.uint8)
+    image[:, 20:80] = 255
+    cv2.imwrite(str(path), image)
+    prepared, found = prepare_image(path, size=30)
+    assert not found
+    assert prepared.shape == (30, 30) and prepared.min() == 255
+
+
+def test_preparation_is_cached_and_keyed_by_settings(small_ckplus: Path, tmp_path: Path):
+    source = read_ckplus(small_ckplus)
+    cache = tmp_path / "prep"
+    first = prepare(source, size=32, cache_dir=cache, progress=False)
+    assert first.images.shape == (4, 32, 32) and first.images.dtype == np.uint8
+    assert len(list(cache.glob("*.npz"))) == 1
+    os.utime(source.records[0].path, ns=(0, 0))  # unchanged content, changed mtime
+    second = prepare(source, size=32, cache_dir=cache, progress=False)
+    assert len(list(cache.glob("*.npz"))) == 2
+    np.testing.assert_array_equal(first.images, second.images)
+    prepare(source, size=40, cache_dir=cache, progress=False)
+    assert len(list(cache.glob("*.npz"))) == 3
+    assert not list(cache.glob("*.tmp"))
+
+
+def test_second_preparation_reads_the_cache(small_ckplus: Path, tmp_path: Path, monkeypatch):
+    source = read_ckplus(small_ckplus)
+    prepare(source, size=32, cache_dir=tmp_path, progress=False)
+    monkeypatch.setattr("core.preprocess.prepare_image", lambda *a: pytest.fail("re-prepared"))
+    again = prepare(source, size=32, cache_dir=tmp_path, progress=False)
+    assert again.images.shape == (4, 32, 32)
+    assert again.emotions.tolist() == [r.emotion for r in source.records]
+    assert again.aus.shape == (4, 15)
+
+
+def test_a_bad_image_stops_preparation_and_writes_no_cache(small_ckplus: Path, tmp_path: Path):
+    source = read_ckplus(small_ckplus)
+    source.records[2].path.write_bytes(b"")
+    with pytest.raises(DataError, match="0 bytes"):
+        prepare(source, size=32, cache_dir=tmp_path / "c", progress=False)
+    assert not (tmp_path / "c").exists() or not list((tmp_path / "c").iterdir())
+
+
+def test_crop_and_resize_takes_the_centre():
+    images = np.zeros((2, 10, 10), np.uint8)
+    images[:, 3:7, 3:7] = 200
+    out = crop_and_resize(images, 0.4, 4)
+    assert out.shape == (2, 4, 4) and (out == 200).all()
+    assert crop_and_resize(images, 1.0, 5).shape == (2, 5, 5)
+
+
+def synthetic_labels(n_subjects: int, per_subject: int, seed: int):
+    rng = np.random.default_rng(seed)
+    subjects = np.repeat([f"S{i:03d}" for i in range(n_subjects)], per_subject)
+    emotions = rng.choice(3, size=len(subjects), p=[0.54, 0.21, 0.25])
+    return emotions, subjects
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_subjects=st.integers(8, 80),
+    per_subject=st.integers(1, 6),
+    seed=st.integers(0, 10_000),
+)
+def test_split_never_shares_a_subject(n_subjects: int, per_subject: int, seed: int):
+    emotions, subjects = synthetic_labels(n_subjects, per_subject, seed)
+    split = split_by_subject(emotions, subjects, seed=seed)
+    parts = [set(subjects[part]) for part in (split.train, split.val, split.test)]
+    assert not parts[0] & parts[1] and not parts[0] & parts[2] and not parts[1] & parts[2]
+    every = np.sort(np.concatenate([split.train, split.val, split.test]))
+    np.testing.assert_array_equal(every, np.arange(len(emotions)))
+    assert len(split.val) and len(split.test)
+
+
+def test_split_sizes_follow_the_fractions_and_the_seed():
+    emotions, subjects = synthetic_labels(120, 5, 0)
+    split = split_by_subject(emotions, subjects, seed=3)
+    n = len(emotions)
+    assert abs(len(split.test) / n - 0.15) < 0.04 and abs(len(split.val) / n - 0.15) < 0.04
+    again = split_by_subject(emotions, subjects, seed=3)
+    np.testing.assert_array_equal(split.test, again.test)
+    other = split_by_subject(emotions, subjects, seed=4)
+    assert not np.array_equal(split.test, other.test)
+    for part in (split.train, split.val, split.test):
+        shares = np.bincount(emotions[part], minlength=3) / len(part)
+        assert np.allclose(shares, np.bincount(emotions, minlength=3) / n, atol=0.08)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n_subjects=st.integers(5, 40), folds=st.integers(2, 5), seed=st.integers(0, 999))
+def test_subject_folds_are_disjoint_and_cover_everyone(n_subjects: int, folds: int, seed: int):
+    emotions, subjects = synthetic_labels(n_subjects, 3, seed)
+    seen = []
+    for train, test in subject_folds(emotions, subjects, folds=folds, seed=seed):
+        assert not set(subjects[train]) & set(subjects[test])
+        seen.extend(test)
+    assert sorted(seen) == list(range(len(subjects)))
+
+
+def test_oversampling_balances_classes_and_keeps_every_original():
+    emotions = np.array([0] * 10 + [1] * 3 + [2] * 5)
+    train = np.arange(18)
+    drawn = oversample(train, emotions, seed=1)
+    assert np.bincount(emotions[drawn]).tolist() == [10, 10, 10]
+    assert set(drawn) == set(train)
+    sized = oversample(train, emotions, sample_size=4, seed=1)
+    assert np.bincount(emotions[sized]).tolist() == [4, 4, 4]
+    assert set(sized[emotions[sized] == 1]) == {10, 11, 12}
+
+
+def test_oversampling_draws_only_from_the_given_indices():
+    emotions = np.array([0, 1, 2] * 10)
+    train = np.arange(0, 15)
+    assert set(oversample(train, emotions, sample_size=20)) <= set(train)
