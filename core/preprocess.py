@@ -179,6 +179,7 @@ def _prepare_all(
             desc="preparing images",
             unit="img",
             delay=1.0,
+            mininterval=0.5,
             file=sys.stderr,
             disable=not progress,
         )

@@ -1,0 +1,30 @@
+"""From a data argument to the arrays and split every trial of a study shares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .labels import DEFAULT_AUS
+from .preprocess import DEFAULT_PREPARED_SIZE, prepare
+from .sources import load_source
+from .split import split_by_subject
+from .train import TrainingData
+
+
+def load_training_data(
+    data: str | Path | None = None,
+    *,
+    seed: int = 0,
+    aus: tuple[int, ...] = DEFAULT_AUS,
+    prepared_size: int = DEFAULT_PREPARED_SIZE,
+    peak_frames: int = 1,
+    allow_outside_root: bool = False,
+    progress: bool = True,
+) -> TrainingData:
+    """Read, prepare (cached) and split once; the split's seed is the study's seed."""
+    source = load_source(
+        data, aus=aus, peak_frames=peak_frames, allow_outside_root=allow_outside_root
+    )
+    prepared = prepare(source, size=prepared_size, progress=progress)
+    split = split_by_subject(prepared.emotions, prepared.subjects, seed=seed)
+    return TrainingData(prepared=prepared, split=split)

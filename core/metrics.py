@@ -1,0 +1,241 @@
+"""Test-set metrics: emotion (single-label) and AUs (multi-label, thresholded per AU, never argmax).
+
+Thresholding follows Keras (`prob > threshold` is a positive), so these numbers match the metrics
+logged during training. Every function returns plain Python types, ready for `json.dumps`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+)
+
+from .labels import DEFAULT_AUS, EMOTIONS
+from .labels import au_names as default_au_names
+
+DEFAULT_THRESHOLD = 0.5
+THRESHOLD_GRID: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 20))
+
+# History keys of `model.fit` (validation adds the `val_` prefix to each).
+METRIC_KEYS: tuple[str, ...] = (
+    "emotion_accuracy",
+    "au_binary_accuracy",
+    "au_f1_macro",
+    "au_pr_auc",
+)
+
+
+def emotion_metrics(y_true: Any, y_prob: Any) -> dict[str, Any]:
+    """Accuracy, weighted and macro F1, a 3x3 confusion matrix and per-class scores.
+
+    Macro F1 averages the classes seen in the truth or the predictions (scikit-learn's default), so
+    a class absent from a small test set neither counts as 0 nor hides a wrong prediction of it.
+    """
+    truth = np.asarray(y_true, dtype=int).ravel()
+    prob = np.asarray(y_prob, dtype=float)
+    _check_emotion_shape(truth, prob)
+    pred = prob.argmax(axis=1)
+    labels = list(range(len(EMOTIONS)))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        truth, pred, labels=labels, average=None, zero_division=0
+    )
+    return {
+        "n": len(truth),
+        "accuracy": float(accuracy_score(truth, pred)),
+        "f1_weighted": float(f1_score(truth, pred, average="weighted", zero_division=0)),
+        "f1_macro": float(f1_score(truth, pred, average="macro", zero_division=0)),
+        "labels": list(EMOTIONS),
+        "confusion_matrix": confusion_matrix(truth, pred, labels=labels).tolist(),
+        "per_class": _per_label(EMOTIONS, precision, recall, f1, support),
+    }
+
+
+def au_metrics(
+    y_true: Any,
+    y_prob: Any,
+    thresholds: Sequence[float] | None = None,
+    au_names: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Multi-label AU scores at per-AU thresholds, beside the accuracy of predicting no AU."""
+    truth, prob = _au_arrays(y_true, y_prob)
+    k = truth.shape[1]
+    names = _au_names(au_names, k)
+    cut = _thresholds(thresholds, k)
+    pred = (prob > np.asarray(cut)).astype(int)
+    sk = _multilabel(truth, pred)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        **sk, average=None, zero_division=0
+    )
+    ap = [_average_precision(truth[:, j], prob[:, j]) for j in range(k)]
+    per_au = _per_label(names, precision, recall, f1, support)
+    for name, value, threshold in zip(names, ap, cut, strict=True):
+        per_au[name]["average_precision"] = value
+        per_au[name]["threshold"] = threshold
+    defined = [v for v in ap if v is not None]
+    return {
+        "n": int(truth.shape[0]),
+        "au_names": names,
+        "thresholds": cut,
+        "binary_accuracy": float((pred == truth).mean()),
+        "no_au_baseline_accuracy": float(1.0 - truth.mean()),
+        "f1_macro": float(f1_score(**sk, average="macro", zero_division=0)),
+        "f1_micro": float(f1_score(**sk, average="micro", zero_division=0)),
+        "mAP": float(np.mean(defined)) if defined else None,
+        "ap_undefined": [n for n, v in zip(names, ap, strict=True) if v is None],
+        "per_au": per_au,
+    }
+
+
+def tune_thresholds(y_true: Any, y_prob: Any, grid: Sequence[float] | None = None) -> list[float]:
+    """Per-AU threshold with the best validation F1 (ties: nearest 0.5; no positives: 0.5)."""
+    truth, prob = _au_arrays(y_true, y_prob)
+    candidates = sorted(float(t) for t in (THRESHOLD_GRID if grid is None else grid))
+    if not candidates:
+        raise ValueError("the threshold grid is empty")
+    return [_best_threshold(truth[:, j], prob[:, j], candidates) for j in range(truth.shape[1])]
+
+
+def test_report(
+    emotion_true: Any,
+    emotion_prob: Any,
+    au_true: Any,
+    au_prob: Any,
+    val_au_true: Any,
+    val_au_prob: Any,
+    au_names: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The full test report: emotion scores and AU scores at 0.5 and at validation-tuned cuts."""
+    tuned = tune_thresholds(val_au_true, val_au_prob)
+    return {
+        "emotion": emotion_metrics(emotion_true, emotion_prob),
+        "au_at_0.5": au_metrics(au_true, au_prob, au_names=au_names),
+        "au_tuned_on_val": au_metrics(au_true, au_prob, thresholds=tuned, au_names=au_names),
+    }
+
+
+# A library function named test_*: keep pytest from collecting it where tests import it.
+test_report.__test__ = False  # type: ignore[attr-defined]
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """A short summary: emotion accuracy/F1, AU accuracy beside its no-AU baseline, per-AU F1."""
+    emotion, fixed, tuned = report["emotion"], report["au_at_0.5"], report["au_tuned_on_val"]
+    lines = [
+        f"Emotion (n={emotion['n']}): accuracy {emotion['accuracy']:.3f}, "
+        f"weighted F1 {emotion['f1_weighted']:.3f}, macro F1 {emotion['f1_macro']:.3f}",
+        *_confusion_lines(emotion),
+    ]
+    for title, au in (("AUs at 0.5", fixed), ("AUs at tuned thresholds", tuned)):
+        lines.append(
+            f"{title}: binary accuracy {au['binary_accuracy']:.3f} "
+            f"(no-AU baseline {au['no_au_baseline_accuracy']:.3f}), "
+            f"macro F1 {au['f1_macro']:.3f}, micro F1 {au['f1_micro']:.3f}, mAP {_num(au['mAP'])}"
+        )
+    lines.append(f"{'AU':<8}{'support':>8}{'F1@0.5':>8}{'F1@tuned':>10}{'thr':>6}{'AP':>7}")
+    for name in fixed["au_names"]:
+        a, b = fixed["per_au"][name], tuned["per_au"][name]
+        lines.append(
+            f"{name:<8}{a['support']:>8}{a['f1']:>8.3f}{b['f1']:>10.3f}"
+            f"{b['threshold']:>6.2f}{_num(a['average_precision']):>7}"
+        )
+    return "\n".join(lines)
+
+
+def _confusion_lines(emotion: dict[str, Any]) -> list[str]:
+    width = max(len(name) for name in emotion["labels"]) + 2
+    header = " " * width + "".join(f"{name:>{width}}" for name in emotion["labels"])
+    rows = [
+        f"{name:<{width}}" + "".join(f"{count:>{width}}" for count in row)
+        for name, row in zip(emotion["labels"], emotion["confusion_matrix"], strict=True)
+    ]
+    return ["Confusion (rows true, columns predicted):", header, *rows]
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _best_threshold(truth: np.ndarray, prob: np.ndarray, grid: list[float]) -> float:
+    if truth.sum() == 0:
+        return DEFAULT_THRESHOLD
+    scores = np.array([f1_score(truth, prob > t, zero_division=0) for t in grid])
+    best = [t for t, s in zip(grid, scores, strict=True) if np.isclose(s, scores.max(), atol=1e-12)]
+    return min(best, key=lambda t: (abs(t - DEFAULT_THRESHOLD), t))
+
+
+def _multilabel(truth: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
+    """scikit-learn arguments scoring each column as one label (one column reads as binary)."""
+    if truth.shape[1] == 1:
+        return {"y_true": truth.ravel(), "y_pred": pred.ravel(), "labels": [1]}
+    return {"y_true": truth, "y_pred": pred}
+
+
+def _average_precision(truth: np.ndarray, prob: np.ndarray) -> float | None:
+    """AP is undefined without a positive; None keeps it out of the mean instead of scoring 0."""
+    if truth.sum() == 0:
+        return None
+    return float(average_precision_score(truth, prob))
+
+
+def _per_label(
+    names: Sequence[str], precision: Any, recall: Any, f1: Any, support: Any
+) -> dict[str, dict[str, Any]]:
+    return {
+        name: {
+            "precision": float(p),
+            "recall": float(r),
+            "f1": float(f),
+            "support": int(s),
+        }
+        for name, p, r, f, s in zip(names, precision, recall, f1, support, strict=True)
+    }
+
+
+def _au_arrays(y_true: Any, y_prob: Any) -> tuple[np.ndarray, np.ndarray]:
+    truth = np.asarray(y_true)
+    prob = np.asarray(y_prob, dtype=float)
+    if truth.ndim != 2 or truth.shape != prob.shape:
+        raise ValueError(
+            f"AU labels and probabilities must be (n, n_aus) of one shape: "
+            f"{truth.shape} vs {prob.shape}"
+        )
+    if not np.isin(truth, (0, 1)).all():
+        raise ValueError("AU labels must be 0 or 1")
+    return truth.astype(int), prob
+
+
+def _check_emotion_shape(truth: np.ndarray, prob: np.ndarray) -> None:
+    if prob.shape != (truth.shape[0], len(EMOTIONS)):
+        raise ValueError(
+            f"emotion: {truth.shape[0]} labels need probabilities of shape "
+            f"({truth.shape[0]}, {len(EMOTIONS)}), got {prob.shape}"
+        )
+
+
+def _au_names(names: Sequence[str] | None, k: int) -> list[str]:
+    if names is None:
+        return (
+            default_au_names(DEFAULT_AUS)
+            if k == len(DEFAULT_AUS)
+            else [f"AU#{j}" for j in range(k)]
+        )
+    if len(names) != k:
+        raise ValueError(f"{len(names)} AU names for {k} AU columns")
+    return [str(n) for n in names]
+
+
+def _thresholds(thresholds: Sequence[float] | None, k: int) -> list[float]:
+    if thresholds is None:
+        return [DEFAULT_THRESHOLD] * k
+    cut = [float(t) for t in thresholds]
+    if len(cut) != k:
+        raise ValueError(f"{len(cut)} thresholds for {k} AU columns")
+    return cut

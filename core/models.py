@@ -1,0 +1,346 @@
+"""Dual-head MobileNet / MobileNetV2 models: softmax emotion head, sigmoid multi-label AU head.
+
+Labels the model expects: `emotion` as sparse int class indices (0..2, shape (n,)), `au` as
+float 0/1 vectors of length `n_aus` (shape (n, n_aus)). Images are (input_size, input_size, 1)
+float32 grey values in 0..255; the model rescales them to -1..1 itself (MobileNet's own
+preprocessing).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from .errors import ConfigError
+from .labels import DEFAULT_AUS, EMOTIONS
+
+MODEL_DEFAULTS: dict[str, Any] = {
+    "input_size": 96,  # square side in pixels, >= 32
+    "backbone": "mobilenet",  # or "mobilenet_v2"
+    "alpha": 1.0,  # width multiplier, one of ALPHAS[backbone]
+    "backbone_weights": None,  # None (train from scratch), "imagenet", or a local weights file
+    "unfreeze_top_blocks": 0,  # transfer only: top blocks left trainable (no effect from scratch)
+    "l1": 0.0,  # L1 on the two Dense(1024) kernels; 0 adds no regulariser
+    "dropout": 0.0,  # after each Dense(1024); 0 adds no layer
+    "n_aus": len(DEFAULT_AUS),
+    "au_pos_weights": None,  # one positive-term weight per AU (au_pos_weights_from_labels)
+    "emotion_loss_weight": 1.0,
+    "au_loss_weight": 1.0,
+    "learning_rate": 1e-3,  # Adam
+    # From scratch, Keras' 0.99 leaves the BatchNorm statistics useless for hundreds of steps,
+    # so validation looks like chance for the first epochs of a small set; 0.9 adapts in ~30.
+    "bn_momentum": 0.9,
+}
+
+# The alphas Keras publishes ImageNet weights for; other widths have no weights to transfer from.
+ALPHAS: dict[str, tuple[float, ...]] = {
+    "mobilenet": (0.25, 0.5, 0.75, 1.0),
+    "mobilenet_v2": (0.35, 0.5, 0.75, 1.0, 1.3, 1.4),
+}
+# Depthwise-separable blocks: MobileNet v1 conv_dw/pw_1..13; MobileNetV2 expanded_conv, block_1..16.
+N_BLOCKS: dict[str, int] = {"mobilenet": 13, "mobilenet_v2": 17}
+
+MIN_INPUT_SIZE = 32
+DENSE_UNITS = 1024
+BACKBONE_LAYER = "backbone"
+WEIGHTS_SUFFIXES = (".h5", ".hdf5", ".keras")
+
+# History keys of `model.fit` (validation adds the `val_` prefix to each).
+LOSS_KEYS: tuple[str, ...] = ("loss", "emotion_loss", "au_loss")
+
+
+@keras.saving.register_keras_serializable(package="fertune")
+class WeightedBinaryCrossentropy(keras.losses.Loss):
+    """Binary cross-entropy with the positive term scaled per AU, so rare AUs are not ignored."""
+
+    def __init__(
+        self,
+        pos_weights: Sequence[float],
+        name: str = "weighted_binary_crossentropy",
+        reduction: str = "sum_over_batch_size",
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.pos_weights = [float(w) for w in pos_weights]
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        y_pred = ops.convert_to_tensor(y_pred)
+        y_true = ops.cast(y_true, y_pred.dtype)
+        eps = keras.config.epsilon()
+        p = ops.clip(y_pred, eps, 1.0 - eps)
+        w = ops.convert_to_tensor(self.pos_weights, dtype=y_pred.dtype)
+        per_au = -(w * y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p))
+        return ops.mean(per_au, axis=-1)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "pos_weights": self.pos_weights}
+
+
+def au_pos_weights_from_labels(au_matrix: Any, cap: float = 10.0) -> list[float]:
+    """Negative/positive ratio per AU (capped; 1.0 for an AU without positives) for the AU loss."""
+    labels = np.asarray(au_matrix, dtype=np.float64)
+    if labels.ndim != 2:
+        raise ValueError(f"au_matrix must be 2-D (samples x AUs), got shape {labels.shape}")
+    if cap <= 0:
+        raise ValueError(f"cap must be positive, got {cap}")
+    pos = labels.sum(axis=0)
+    neg = labels.shape[0] - pos
+    return [1.0 if p == 0 else float(min(n / p, cap)) for p, n in zip(pos, neg, strict=True)]
+
+
+def resolve_model_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The model keys of `config` over MODEL_DEFAULTS, checked; other keys belong to others."""
+    cfg = {key: config.get(key, default) for key, default in MODEL_DEFAULTS.items()}
+    cfg["input_size"] = _integer(cfg, "input_size", MIN_INPUT_SIZE)
+    cfg["n_aus"] = _integer(cfg, "n_aus", 1)
+    cfg["backbone"] = _backbone_name(cfg["backbone"])
+    cfg["alpha"] = _alpha(cfg["backbone"], cfg["alpha"])
+    cfg["backbone_weights"] = _backbone_weights(cfg["backbone_weights"])
+    cfg["unfreeze_top_blocks"] = _integer(cfg, "unfreeze_top_blocks", 0)
+    if cfg["unfreeze_top_blocks"] > N_BLOCKS[cfg["backbone"]]:
+        raise ConfigError(
+            f"unfreeze_top_blocks={cfg['unfreeze_top_blocks']}: {cfg['backbone']} has "
+            f"{N_BLOCKS[cfg['backbone']]} blocks"
+        )
+    cfg["l1"] = _real(cfg, "l1", low=0.0)
+    cfg["dropout"] = _real(cfg, "dropout", low=0.0, high=1.0)
+    cfg["learning_rate"] = _real(cfg, "learning_rate", low=0.0, low_open=True)
+    cfg["emotion_loss_weight"] = _real(cfg, "emotion_loss_weight", low=0.0)
+    cfg["au_loss_weight"] = _real(cfg, "au_loss_weight", low=0.0)
+    cfg["bn_momentum"] = _real(cfg, "bn_momentum", low=0.0, high=1.0)
+    cfg["au_pos_weights"] = _pos_weights(cfg["au_pos_weights"], cfg["n_aus"])
+    return cfg
+
+
+def build_model(config: Mapping[str, Any]) -> keras.Model:
+    """Build and compile the dual-head model described by a flat config (see MODEL_DEFAULTS)."""
+    cfg = resolve_model_config(config)
+    size = cfg["input_size"]
+    image = keras.Input((size, size, 1), name="image")
+    x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(image)
+    backbone = _backbone(cfg)
+    if cfg["backbone_weights"] is None:
+        x = backbone(x)
+    else:
+        x = keras.layers.Concatenate(name="grey_to_rgb")([x, x, x])
+        x = backbone(x, training=False)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    x = _dense_stack(x, cfg["l1"], cfg["dropout"])
+    outputs = {
+        "emotion": keras.layers.Dense(len(EMOTIONS), activation="softmax", name="emotion")(x),
+        "au": keras.layers.Dense(cfg["n_aus"], activation="sigmoid", name="au")(x),
+    }
+    model = keras.Model(image, outputs, name=f"fer_{cfg['backbone']}")
+    _compile(model, cfg)
+    return model
+
+
+def _dense_stack(x: Any, l1: float, dropout: float) -> Any:
+    regularizer = keras.regularizers.L1(l1) if l1 > 0 else None
+    for i in (1, 2):
+        x = keras.layers.Dense(
+            DENSE_UNITS, activation="relu", kernel_regularizer=regularizer, name=f"dense_{i}"
+        )(x)
+        if dropout > 0:
+            x = keras.layers.Dropout(dropout, name=f"dropout_{i}")(x)
+    return x
+
+
+def _compile(model: keras.Model, cfg: Mapping[str, Any]) -> None:
+    if cfg["au_pos_weights"] is None:
+        au_loss: keras.losses.Loss = keras.losses.BinaryCrossentropy()
+    else:
+        au_loss = WeightedBinaryCrossentropy(cfg["au_pos_weights"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=cfg["learning_rate"]),
+        loss={"emotion": keras.losses.SparseCategoricalCrossentropy(), "au": au_loss},
+        loss_weights={"emotion": cfg["emotion_loss_weight"], "au": cfg["au_loss_weight"]},
+        metrics={
+            "emotion": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            "au": [
+                keras.metrics.BinaryAccuracy(name="binary_accuracy", threshold=0.5),
+                keras.metrics.F1Score(average="macro", threshold=0.5, name="f1_macro"),
+                keras.metrics.AUC(
+                    curve="PR", multi_label=True, num_labels=cfg["n_aus"], name="pr_auc"
+                ),
+            ],
+        },
+    )
+
+
+def _backbone(cfg: Mapping[str, Any]) -> keras.Model:
+    """The convolutional base: 1 channel from scratch, 3 channels (frozen) when transferring."""
+    weights = cfg["backbone_weights"]
+    channels = 1 if weights is None else 3
+    kwargs = {
+        "include_top": False,
+        "alpha": cfg["alpha"],
+        "input_shape": (cfg["input_size"], cfg["input_size"], channels),
+        "name": BACKBONE_LAYER,
+    }
+    if weights == "imagenet":
+        net = _imagenet_backbone(cfg, kwargs)
+    else:
+        net = _application(cfg["backbone"])(weights=None, **kwargs)
+        if weights is not None:
+            _load_local_weights(net, Path(weights), cfg)
+        else:
+            _set_bn_momentum(net, cfg["bn_momentum"])
+    if weights is not None:
+        freeze_backbone(net, cfg["backbone"], cfg["unfreeze_top_blocks"])
+    return net
+
+
+def _set_bn_momentum(net: keras.Model, momentum: float) -> None:
+    for layer in net.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = momentum
+
+
+def _application(backbone: str) -> Any:
+    if backbone == "mobilenet":
+        return keras.applications.MobileNet
+    return keras.applications.MobileNetV2
+
+
+def _describe(cfg: Mapping[str, Any]) -> str:
+    return f"{cfg['backbone']} alpha={cfg['alpha']}"
+
+
+def _imagenet_backbone(cfg: Mapping[str, Any], kwargs: dict[str, Any]) -> keras.Model:
+    try:
+        return _application(cfg["backbone"])(weights="imagenet", **kwargs)
+    except ValueError as error:
+        raise ConfigError(
+            f"backbone_weights='imagenet' ({_describe(cfg)}): {_first_line(error)}"
+        ) from None
+    except Exception as error:
+        raise ConfigError(
+            f"backbone_weights='imagenet': could not download the {_describe(cfg)} ImageNet "
+            f"weights ({_first_line(error)}); download them elsewhere and pass a local file "
+            "with backbone_weights=PATH"
+        ) from None
+
+
+def _load_local_weights(net: keras.Model, path: Path, cfg: Mapping[str, Any]) -> None:
+    """Load a saved base; Keras reports a mismatch by error or by 'Skipping ...' warnings."""
+    mismatch = f"backbone_weights={path}: does not match {_describe(cfg)} (include_top=False)"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            net.load_weights(path)
+        except (ValueError, KeyError, OSError) as error:
+            raise ConfigError(f"{mismatch}: {_first_line(error)}") from None
+    skipped = [w for w in caught if str(w.message).startswith("Skipping")]
+    if skipped:
+        raise ConfigError(f"{mismatch}: {_first_line(skipped[0].message)}")
+
+
+def freeze_backbone(net: keras.Model, backbone: str, unfreeze_top_blocks: int = 0) -> None:
+    """Freeze a pretrained base but its top N blocks' convolutions; BatchNorm stays frozen."""
+    if unfreeze_top_blocks <= 0:
+        net.trainable = False
+        return
+    net.trainable = True
+    names = _top_block_layer_names(net, backbone, unfreeze_top_blocks)
+    for layer in net.layers:
+        layer.trainable = layer.name in names
+
+
+def _top_block_layer_names(net: keras.Model, backbone: str, n: int) -> set[str]:
+    """Non-BatchNorm layers of the top n blocks (and MobileNetV2's last 1x1 conv, Conv_1)."""
+    top = N_BLOCKS[backbone]
+    if backbone == "mobilenet":
+        return {f"conv_{kind}_{k}" for k in range(top - n + 1, top + 1) for kind in ("dw", "pw")}
+    prefixes = tuple(f"block_{k}_" if k > 0 else "expanded_conv_" for k in range(top - n, top))
+    return {
+        layer.name
+        for layer in net.layers
+        if (layer.name.startswith(prefixes) or layer.name == "Conv_1")
+        and not isinstance(layer, keras.layers.BatchNormalization)
+    }
+
+
+def _first_line(error: object) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _integer(cfg: Mapping[str, Any], key: str, low: int) -> int:
+    value = cfg[key]
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not ok or not float(value).is_integer() or value < low:
+        raise ConfigError(f"{key}={value!r}: expected a whole number >= {low}")
+    return int(value)
+
+
+def _real(
+    cfg: Mapping[str, Any],
+    key: str,
+    low: float,
+    high: float | None = None,
+    low_open: bool = False,
+) -> float:
+    value = cfg[key]
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = (value > low if low_open else value >= low) and (high is None or value < high)
+    if not ok:
+        bounds = f"{'>' if low_open else '>='} {low}" + (f" and < {high}" if high else "")
+        raise ConfigError(f"{key}={value!r}: expected a number {bounds}")
+    return float(value)
+
+
+def _backbone_name(value: Any) -> str:
+    if not isinstance(value, str) or value not in ALPHAS:
+        raise ConfigError(f"backbone={value!r}: expected one of {', '.join(ALPHAS)}")
+    return str(value)
+
+
+def _alpha(backbone: str, value: Any) -> float:
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    for allowed in ALPHAS[backbone]:
+        if ok and math.isclose(float(value), allowed):
+            return allowed
+    choices = ", ".join(str(a) for a in ALPHAS[backbone])
+    raise ConfigError(f"alpha={value!r}: {backbone} accepts {choices}")
+
+
+def _backbone_weights(value: Any) -> str | None:
+    if value is None or value == "imagenet":
+        return value
+    if not isinstance(value, (str, os.PathLike)) or not str(value):
+        raise ConfigError(
+            f"backbone_weights={value!r}: expected None, 'imagenet' or the path of a weights file"
+        )
+    path = Path(value)
+    if not path.is_file():
+        raise ConfigError(f"backbone_weights={path}: no such file")
+    if not path.name.endswith(WEIGHTS_SUFFIXES):
+        raise ConfigError(
+            f"backbone_weights={path}: expected a .weights.h5, .h5 or .keras weights file"
+        )
+    return os.fspath(value)
+
+
+def _pos_weights(value: Any, n_aus: int) -> list[float] | None:
+    if value is None:
+        return None
+    try:
+        weights = [float(w) for w in value]
+    except (TypeError, ValueError):
+        weights = []
+    if len(weights) != n_aus or not all(math.isfinite(w) and w > 0 for w in weights):
+        raise ConfigError(
+            f"au_pos_weights={value!r}: expected {n_aus} positive numbers (one per AU) or None"
+        )
+    return weights
