@@ -1,4 +1,4 @@
-"""`python -m core.summary [PATH] [--json] [--plots DIR]`: what a data source holds, before training."""
+"""`python -m core.summary [PATH] [--json] [--plots DIR]`: what a data source holds."""
 
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def _save(figure, path: Path) -> Path:
 @exits_cleanly
 def main(argv: list[str] | None = None) -> int:
     parser = Parser(prog="python -m core.summary", description=__doc__)
-    parser.add_argument("path", nargs="?", help="CK+ folder or CSV manifest (default: built-in set)")
+    parser.add_argument("path", nargs="?", help="CK+ folder or CSV manifest (default: built-in)")
     parser.add_argument("--json", action="store_true", help="print exactly one JSON object")
     parser.add_argument("--plots", type=Path, metavar="DIR", help="write PNG charts into DIR")
     parser.add_argument("--aus", type=parse_au_list, help="AU list, e.g. 1,2,4 (default: 15 AUs)")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -222,7 +221,7 @@ def make_target_stopping(targets: Mapping[str, float], min_epochs: int, patience
     return TargetStopping()
 
 
-def make_epoch_printer(max_epochs: int, stream=sys.stdout):
+def make_epoch_printer(max_epochs: int):
     import keras
 
     shown = ("emotion_accuracy", "au_binary_accuracy", "au_f1_macro")
@@ -240,7 +239,7 @@ def make_epoch_printer(max_epochs: int, stream=sys.stdout):
             parts += [f"{k} {logs[k]:.3f}" for k in shown if k in logs]
             parts += [f"val_{k} {logs['val_' + k]:.3f}" for k in shown if "val_" + k in logs]
             parts.append(f"({time.perf_counter() - self.started:.1f} s)")
-            print("  ".join(parts), file=stream, flush=True)
+            print("  ".join(parts), flush=True)
 
     return EpochPrinter()
 

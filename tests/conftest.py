@@ -40,7 +40,7 @@ def write_image(path: Path, size: tuple[int, int] = (64, 48), colour: bool = Fal
 
 
 def make_ckplus(root: Path, sequences: Iterable[Sequence]) -> Path:
-    """A CK+ folder: images, Emotion and FACS files exactly as the official release lays them out."""
+    """A CK+ folder: images, Emotion and FACS files as the official release lays them out."""
     for index, seq in enumerate(sequences):
         folder = root / "cohn-kanade-images" / seq.subject / seq.number
         folder.mkdir(parents=True, exist_ok=True)
@@ -88,3 +88,24 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "cache"
     monkeypatch.setenv("FERTUNE_CACHE", str(cache))
     return cache
+
+
+@pytest.fixture(scope="session")
+def small_synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small built-in-style set (24 subjects, 72 labelled images) in the CK+ layout."""
+    from core.synthetic import generate
+
+    root = tmp_path_factory.mktemp("synthetic") / "ck"
+    return generate(root, seed=1, n_subjects=24, n_labelled=72, n_unlabelled=2)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def session_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Preparation caches of the tests never land in the user's cache folder."""
+    previous = os.environ.get("FERTUNE_CACHE")
+    os.environ["FERTUNE_CACHE"] = str(tmp_path_factory.mktemp("fertune-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("FERTUNE_CACHE", None)
+    else:
+        os.environ["FERTUNE_CACHE"] = previous

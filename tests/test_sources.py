@@ -127,7 +127,11 @@ def test_csv_manifest_with_aus_column(tmp_path: Path):
     manifest = write_manifest(
         tmp_path,
         "path,subject,emotion,aus",
-        ["img/0.png,S1,happy,6+12", "img/1.png,S2,7,1+2+5+27", f"{tmp_path}/img/2.png,S2,negative,"],
+        [
+            "img/0.png,S1,happy,6+12",
+            "img/1.png,S2,7,1+2+5+27",
+            f"{tmp_path}/img/2.png,S2,negative,",
+        ],
     )
     source = load_source(manifest)
     assert [r.emotion for r in source.records] == [1, 2, 0]
@@ -141,7 +145,8 @@ def test_csv_manifest_with_one_column_per_au(tmp_path: Path):
     header = "path,subject,emotion," + ",".join(f"AU{au}" for au in DEFAULT_AUS)
     ones = ",".join("1" if au in (4, 17) else "0" for au in DEFAULT_AUS)
     zeros = ",".join("0" for _ in DEFAULT_AUS)
-    manifest = write_manifest(tmp_path, header, [f"img/0.png,S1,3,{ones}", f"img/1.png,S2,5,{zeros}"])
+    rows = [f"img/0.png,S1,3,{ones}", f"img/1.png,S2,5,{zeros}"]
+    manifest = write_manifest(tmp_path, header, rows)
     records = load_source(manifest).records
     assert records[0].aus == vector(4, 17) and records[0].emotion == 0
     assert records[1].aus == vector() and records[1].emotion == 1
@@ -152,7 +157,7 @@ def test_csv_manifest_with_one_column_per_au(tmp_path: Path):
     [
         ("path,subject,aus", "img/0.png,S1,1", ":1: missing column(s) emotion"),
         ("path,subject,emotion", "img/0.png,S1,happy", ":1: no AU columns"),
-        ("path,subject,emotion,aus", "img/0.png,S1,bored,1", ":2: column 'emotion': unknown emotion"),
+        ("path,subject,emotion,aus", "img/0.png,S1,bored,1", ":2: column 'emotion': unknown"),
         ("path,subject,emotion,aus", "img/9.png,S1,happy,1", ":2: column 'path': image"),
         ("path,subject,emotion,aus", "img/0.png,S1,happy,1+x", ":2: column 'aus': 'x' is not"),
         ("path,subject,emotion,aus", "../x.png,S1,happy,1", ":2: column 'path': ../x.png lies out"),
@@ -176,7 +181,8 @@ def test_au_column_with_a_two_is_rejected(tmp_path: Path):
 
 def test_path_outside_root_allowed_when_asked(tmp_path: Path):
     write_image(tmp_path / "outside.png")
-    manifest = write_manifest(tmp_path / "m", "path,subject,emotion,aus", ["../outside.png,S1,5,12"])
+    header = "path,subject,emotion,aus"
+    manifest = write_manifest(tmp_path / "m", header, ["../outside.png,S1,5,12"])
     source = load_source(manifest, allow_outside_root=True)
     assert source.records[0].path == (tmp_path / "outside.png").resolve()
 

@@ -1,0 +1,106 @@
+"""Search-space building blocks, free of Ray and Optuna: the tuner translates them."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Choice:
+    values: tuple[Any, ...]
+
+    def capped(self, cap: float) -> Choice:
+        kept = tuple(v for v in self.values if v <= cap)
+        return Choice(kept or (min(self.values),))
+
+    def contains(self, value: Any) -> bool:
+        return value in self.values
+
+
+@dataclass(frozen=True)
+class IntRange:
+    low: int
+    high: int
+    step: int = 1
+
+    def capped(self, cap: float) -> IntRange:
+        high = max(self.low, min(self.high, int(cap)))
+        return IntRange(self.low, self.low + (high - self.low) // self.step * self.step, self.step)
+
+    def contains(self, value: Any) -> bool:
+        return self.low <= value <= self.high
+
+
+@dataclass(frozen=True)
+class Uniform:
+    low: float
+    high: float
+
+    def capped(self, cap: float) -> Uniform:
+        return Uniform(self.low, max(self.low, min(self.high, cap)))
+
+    def contains(self, value: Any) -> bool:
+        return self.low <= value <= self.high
+
+
+@dataclass(frozen=True)
+class LogUniform:
+    low: float
+    high: float
+
+    def __post_init__(self) -> None:
+        if not 0 < self.low < self.high:
+            raise ValueError(f"LogUniform needs 0 < low < high, got {self.low}, {self.high}")
+
+    def capped(self, cap: float) -> LogUniform:
+        return LogUniform(self.low, max(self.low * (1 + 1e-9), min(self.high, cap)))
+
+    def contains(self, value: Any) -> bool:
+        return self.low <= value <= self.high or math.isclose(value, self.high)
+
+
+Domain = Choice | IntRange | Uniform | LogUniform
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A named space: what is searched, what is fixed, and the hand-tuned config tried first."""
+
+    name: str
+    summary: str
+    params: Mapping[str, Domain]
+    fixed: Mapping[str, Any]
+    start: Mapping[str, Any]  # searched keys only: the original report's hand-tuned choices
+    grace_period: int = 3  # epochs ASHA waits before it compares trials
+    num_samples: int = 24
+    cpu_caps: Mapping[str, Any] = field(default_factory=dict)  # see `capped`
+
+    def capped(self, caps: Mapping[str, Any]) -> SearchSpace:
+        """The same space with upper bounds on searched values and overrides of fixed ones.
+
+        A cap on a searched key clips its domain and the start value; a cap on a fixed key
+        replaces its value. This is how a CPU-only machine runs a smaller, honest version.
+        """
+        params = dict(self.params)
+        fixed = dict(self.fixed)
+        start = dict(self.start)
+        for key, cap in caps.items():
+            if key in params:
+                params[key] = params[key].capped(cap)
+                if key in start and start[key] > cap:
+                    start[key] = _largest_within(params[key], cap)
+            elif key in fixed:
+                fixed[key] = cap
+        return replace(self, params=params, fixed=fixed, start=start)
+
+    def first_config(self) -> dict[str, Any]:
+        return {**self.fixed, **self.start}
+
+
+def _largest_within(domain: Domain, cap: float) -> Any:
+    if isinstance(domain, Choice):
+        return max(v for v in domain.values if v <= cap) if domain.values else cap
+    return min(domain.high, cap)

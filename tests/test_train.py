@@ -1,0 +1,197 @@
+"""One-config training on tiny arrays: pipeline, target stopping, resume, outputs of the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from core.errors import ConfigError
+from core.preprocess import PreparedData
+from core.split import split_by_subject
+from core.train import (
+    ResumePoint,
+    TrainingData,
+    combined_score,
+    evaluate,
+    full_config,
+    make_datasets,
+    make_target_stopping,
+    parse_targets,
+    train,
+    trial_views,
+)
+from core.train import main as train_main
+
+TINY = {"input_size": 32, "alpha": 0.25, "batch_size": 8, "sample_size": 12, "min_epochs": 1}
+
+
+@pytest.fixture(scope="module")
+def tiny_data() -> TrainingData:
+    """60 images of 20 subjects whose emotion is a bright square in one of three places."""
+    rng = np.random.default_rng(0)
+    n = 60
+    emotions = np.tile([0, 1, 2], n // 3)
+    images = rng.integers(0, 60, (n, 48, 48), dtype=np.uint8)
+    for i, emotion in enumerate(emotions):
+        images[i, 8 + 12 * emotion : 20 + 12 * emotion, 10:38] = 230
+    aus = np.zeros((n, 15), np.float32)
+    aus[:, 0] = emotions == 2
+    aus[:, 7] = emotions == 1
+    subjects = np.repeat([f"S{i:02d}" for i in range(20)], 3)
+    prepared = PreparedData(
+        images=images,
+        emotions=emotions.astype(np.int64),
+        aus=aus,
+        subjects=subjects,
+        face_found=np.ones(n, bool),
+        paths=[f"img{i}.png" for i in range(n)],
+        au_list=tuple(range(1, 16)),
+    )
+    return TrainingData(prepared, split_by_subject(emotions, subjects, seed=0))
+
+
+def test_pipeline_oversamples_train_only_and_batches_float_images(tiny_data: TrainingData):
+    config = full_config({**TINY, "zoom": 0.1, "brightness": 0.1})
+    views = trial_views(config, tiny_data.prepared)
+    train_ds, val_ds, test_ds, n_train = make_datasets(config, tiny_data, views)
+    assert n_train == 3 * 12
+    x, y = next(iter(train_ds))
+    assert x.shape == (8, 32, 32, 1) and x.dtype.name == "float32"
+    assert set(y) == {"emotion", "au"} and y["au"].shape == (8, 15)
+    val_labels = np.concatenate([y["emotion"].numpy() for _, y in val_ds])
+    np.testing.assert_array_equal(val_labels, tiny_data.prepared.emotions[tiny_data.split.val])
+    assert sum(len(y["emotion"]) for _, y in test_ds) == len(tiny_data.split.test)
+
+
+class FakeModel:
+    """Only what the callback touches: a stop flag and weights."""
+
+    stop_training = False
+
+    def get_weights(self):
+        return [np.zeros(1)]
+
+    def set_weights(self, weights):
+        self.restored = weights
+
+
+def logs(emotion: float, au_bin: float, f1: float = 0.2) -> dict[str, float]:
+    return {
+        "val_emotion_accuracy": emotion,
+        "val_au_binary_accuracy": au_bin,
+        "val_au_f1_macro": f1,
+    }
+
+
+def run_epochs(stopper, epochs: list[dict[str, float]]) -> int:
+    stopper.set_model(FakeModel())
+    for epoch, values in enumerate(epochs):
+        stopper.on_epoch_end(epoch, values)
+        if stopper.model.stop_training:
+            return epoch + 1
+    return len(epochs)
+
+
+def test_target_stopping_waits_for_every_target():
+    targets = {"val_emotion_accuracy": 0.8, "val_au_binary_accuracy": 0.7}
+    stopper = make_target_stopping(targets, min_epochs=100, patience=1)
+    epochs = [logs(0.85, 0.6), logs(0.7, 0.75), logs(0.8, 0.69), logs(0.8, 0.7), logs(0.9, 0.9)]
+    assert run_epochs(stopper, epochs) == 4
+    assert stopper.stopped_by == "targets" and stopper.targets_met_epoch == 4
+
+
+def test_patience_applies_only_after_min_epochs():
+    stopper = make_target_stopping({"val_emotion_accuracy": 0.99}, min_epochs=5, patience=2)
+    flat = [logs(0.5, 0.5, f1=0.1)] * 8
+    assert run_epochs(stopper, flat) == 5
+    assert stopper.stopped_by == "patience" and stopper.best_epoch == 1
+
+
+def test_best_epoch_follows_the_combined_score():
+    stopper = make_target_stopping({"val_emotion_accuracy": 0.99}, min_epochs=9, patience=9)
+    run_epochs(stopper, [logs(0.5, 0.9, 0.1), logs(0.6, 0.1, 0.3), logs(0.55, 0.9, 0.3)])
+    assert stopper.best_epoch == 2
+    assert combined_score(logs(0.6, 0.1, 0.3)) == pytest.approx(0.45)
+
+
+def test_training_stops_on_targets_that_are_met_at_once(tiny_data: TrainingData):
+    config = {**TINY, "max_epochs": 3, "targets": {"val_au_binary_accuracy": 0.0}}
+    result = train(config, tiny_data, verbose=False)
+    assert result.stopped_by == "targets" and result.epochs == 1 and result.targets_met_epoch == 1
+
+
+def test_training_runs_to_max_epochs_when_targets_are_out_of_reach(tiny_data: TrainingData):
+    config = {**TINY, "max_epochs": 2, "patience": 5, "targets": {"val_emotion_accuracy": 1.01}}
+    result = train(config, tiny_data, verbose=False)
+    assert result.stopped_by == "max_epochs" and result.epochs == 2
+    assert {"val_emotion_accuracy", "val_au_f1_macro", "au_pr_auc"} <= set(result.history)
+    assert 1 <= result.best_epoch <= 2
+    report = evaluate(result.model, result.config, tiny_data)
+    assert report["split_sizes"]["test"] == len(tiny_data.split.test)
+    assert {"emotion", "au_at_0.5", "au_tuned_on_val"} <= set(report)
+
+
+def test_resume_continues_from_the_saved_epoch(tiny_data: TrainingData, tmp_path: Path):
+    config = {**TINY, "max_epochs": 1, "targets": {"val_emotion_accuracy": 1.01}}
+    first = train(config, tiny_data, verbose=False)
+    first.model.save(tmp_path / "m.keras")
+    resumed = train(
+        {**config, "max_epochs": 2},
+        tiny_data,
+        resume=ResumePoint(tmp_path / "m.keras", first.history),
+        verbose=False,
+    )
+    assert resumed.epochs == 2
+    assert resumed.history["loss"][0] == first.history["loss"][0]
+    assert isinstance(resumed.model, keras.Model)
+
+
+def test_unknown_target_metric_is_a_config_error(tiny_data: TrainingData):
+    with pytest.raises(ConfigError, match="unknown target metric"):
+        train(
+            {**TINY, "max_epochs": 1, "targets": {"val_happiness": 0.5}}, tiny_data, verbose=False
+        )
+    assert parse_targets(["val_emotion_accuracy=0.9"]) == {"val_emotion_accuracy": 0.9}
+    with pytest.raises(ConfigError, match="METRIC=VALUE"):
+        parse_targets(["val_emotion_accuracy"])
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("batch_size", 0), ("crop_fraction", 1.5), ("zoom", -0.1), ("sample_size", 0)],
+)
+def test_impossible_settings_are_config_errors(key: str, value):
+    with pytest.raises(ConfigError, match=key):
+        full_config({key: value})
+
+
+def test_cli_trains_and_writes_model_report_and_tensorboard(
+    tmp_path: Path, small_synthetic: Path, capsys
+):
+    out = tmp_path / "out"
+    argv = ["--data", str(small_synthetic), "--out", str(out), "--input-size", "32"]
+    argv += ["--alpha", "0.25", "--epochs", "2", "--sample-size", "10", "--zoom", "0.1"]
+    assert train_main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "epoch 1/2" in printed and "no-AU baseline" in printed
+    report = json.loads((out / "report.json").read_text())
+    assert report["training"]["epochs"] in (1, 2)
+    assert keras.models.load_model(out / "model.keras", safe_mode=True).output["au"] is not None
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    for run in ("train", "validation"):
+        accumulator = EventAccumulator(str(out / "tb" / run))
+        accumulator.Reload()
+        tags = set(accumulator.Tags()["tensors"])
+        assert {"epoch_emotion_accuracy", "epoch_au_binary_accuracy", "epoch_au_f1_macro"} <= tags
+
+
+def test_cli_refuses_a_non_empty_output_folder(tmp_path: Path, capsys):
+    (tmp_path / "keep.txt").write_text("mine")
+    assert train_main(["--out", str(tmp_path)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]

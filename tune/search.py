@@ -1,0 +1,69 @@
+"""Optuna TPE proposes configs from a named space; ASHA prunes trials that trail their peers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search.optuna import OptunaSearch
+
+from search_spaces import Choice, IntRange, LogUniform, SearchSpace, Uniform
+
+METRIC = "score"  # best-so-far combined validation score: fair at any epoch
+MODE = "max"
+
+
+def suggest(trial: optuna.Trial, name: str, domain: Any) -> Any:
+    """One Optuna suggestion for one of our domains."""
+    if isinstance(domain, Choice):
+        return trial.suggest_categorical(name, list(domain.values))
+    if isinstance(domain, IntRange):
+        return trial.suggest_int(name, domain.low, domain.high, step=domain.step)
+    if isinstance(domain, LogUniform):
+        return trial.suggest_float(name, domain.low, domain.high, log=True)
+    if isinstance(domain, Uniform):
+        return trial.suggest_float(name, domain.low, domain.high)
+    raise TypeError(f"unknown domain {domain!r} for {name}")
+
+
+class DefineByRun:
+    """Optuna's define-by-run form: searched values are suggested, fixed values returned.
+
+    A class, not a closure, because Tune pickles the searcher into the experiment state.
+    """
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+
+    def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
+        for name, domain in self.space.params.items():
+            suggest(trial, name, domain)
+        return dict(self.space.fixed)
+
+
+def make_searcher(space: SearchSpace, seed: int) -> OptunaSearch:
+    """Seeded multivariate TPE; the space's hand-tuned config is evaluated first."""
+    sampler = optuna.samplers.TPESampler(
+        multivariate=True, seed=seed, n_startup_trials=max(4, len(space.params) // 2)
+    )
+    return OptunaSearch(
+        space=DefineByRun(space),
+        metric=METRIC,
+        mode=MODE,
+        sampler=sampler,
+        points_to_evaluate=[dict(space.start)],
+    )
+
+
+def make_scheduler(space: SearchSpace) -> ASHAScheduler:
+    """Epochs are the time unit: one `tune.report` per epoch."""
+    max_epochs = int(space.fixed["max_epochs"])
+    return ASHAScheduler(
+        time_attr="training_iteration",
+        metric=METRIC,
+        mode=MODE,
+        max_t=max_epochs,
+        grace_period=min(space.grace_period, max_epochs),
+        reduction_factor=2,
+    )

@@ -1,0 +1,99 @@
+"""What a study is: its space (capped for the machine), resources, settings; saved for --resume."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import ConfigError
+from search_spaces import SearchSpace, get
+
+STUDY_FILE = "study.json"
+
+# A CPU-only study has to finish on a laptop: these bound it when the space has no caps of its own.
+CPU_TIME_BUDGET_S = 900
+
+
+@dataclass
+class StudySettings:
+    """Everything `--resume` needs to rebuild the same study; saved as study.json."""
+
+    space: str
+    name: str
+    storage: str
+    data: str | None = None
+    seed: int = 0
+    num_samples: int = 0
+    max_concurrent: int = 1
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    gpu_memory_mb: int | None = None
+    mixed_precision: bool = False
+    time_budget_s: float | None = None
+    targets: dict[str, float] = field(default_factory=dict)
+    caps: dict[str, Any] = field(default_factory=dict)
+    stop_on_target: bool = False
+    backbone_weights: str | None = None
+    aus: list[int] | None = None
+    max_failures: int = 2
+
+    @property
+    def experiment_path(self) -> str:
+        return join_storage(self.storage, self.name)
+
+    def resolved_space(self) -> SearchSpace:
+        """The registered space with this study's caps, targets and weights applied."""
+        space = get(self.space)
+        if self.caps:
+            space = space.capped(self.caps)
+        overrides: dict[str, Any] = {}
+        if self.targets:
+            overrides["targets"] = dict(self.targets)
+        if self.backbone_weights:
+            overrides["backbone_weights"] = self.backbone_weights
+        if self.gpu_memory_mb:
+            overrides["gpu_memory_mb"] = self.gpu_memory_mb
+        if self.mixed_precision:
+            overrides["mixed_precision"] = True
+        if overrides:
+            from dataclasses import replace
+
+            space = replace(space, fixed={**space.fixed, **overrides})
+        return space
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        temporary = folder / (STUDY_FILE + ".tmp")
+        temporary.write_text(json.dumps(asdict(self), indent=2))
+        os.replace(temporary, folder / STUDY_FILE)
+
+    @classmethod
+    def load(cls, folder: Path) -> StudySettings:
+        path = folder / STUDY_FILE
+        if not path.is_file():
+            raise ConfigError(f"--resume: {folder} holds no study ({STUDY_FILE} is missing)")
+        try:
+            return cls(**json.loads(path.read_text()))
+        except (ValueError, TypeError) as error:
+            raise ConfigError(f"--resume: {path} is damaged ({error})") from None
+
+
+def join_storage(storage: str, name: str) -> str:
+    return f"{storage.rstrip('/')}/{name}" if "://" in storage else str(Path(storage) / name)
+
+
+def cpu_caps(space: SearchSpace) -> dict[str, Any]:
+    """The CPU budget of a space: its own caps minus the trial count (applied separately)."""
+    return {k: v for k, v in space.cpu_caps.items() if k != "num_samples"}
+
+
+def describe_caps(caps: dict[str, Any]) -> str:
+    return ", ".join(f"{key} <= {value}" for key, value in caps.items())
+
+
+def trial_name(trial) -> str:
+    """Short trial folders (`trial_1a2b3c4d`); the config is in params.json beside it."""
+    return f"trial_{trial.trial_id}"

@@ -1,0 +1,189 @@
+"""The one Ray Tune trainable: trains a config with core.train, reports each epoch, checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from core.train import ResumePoint, TrainingData, combined_score
+
+CHECKPOINT_MODEL = "model.keras"
+CHECKPOINT_HISTORY = "history.json"
+CHECKPOINT_STATE = "state.json"
+
+
+def run_trial(config: dict[str, Any], data: TrainingData) -> None:
+    """Train one trial. `data` arrives through the object store: shared, never re-read."""
+    context = tune.get_context()
+    trial_dir = Path(context.get_trial_dir())
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    (trial_dir / "pid").write_text(str(os.getpid()))
+    threads = _cpu_share(context)
+    _configure_gpu(config)
+
+    from core.train import train
+
+    resume = _resume_point(tune.get_checkpoint())
+    earlier = resume.history if resume else {}
+    callbacks = [
+        make_reporter(config, node_id=_node_id(), history=earlier),
+        *make_tensorboard_callbacks(config, trial_dir / "tb"),
+    ]
+    train({**config, "threads": threads}, data, callbacks, resume=resume, verbose=False)
+
+
+def _cpu_share(context) -> int:
+    try:
+        cpus = context.get_trial_resources().required_resources.get("CPU", 1)
+    except Exception:  # a context without a placement group: use the process default
+        cpus = 1
+    return max(1, int(cpus))
+
+
+def _node_id() -> str:
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
+
+
+def _configure_gpu(config: dict[str, Any]) -> None:
+    """Memory growth (and an optional cap) before TF touches a GPU, so trials can share one."""
+    import tensorflow as tf
+
+    limit = config.get("gpu_memory_mb")
+    for gpu in tf.config.list_physical_devices("GPU"):
+        if limit:
+            tf.config.set_logical_device_configuration(
+                gpu, [tf.config.LogicalDeviceConfiguration(memory_limit=int(limit))]
+            )
+        else:
+            tf.config.experimental.set_memory_growth(gpu, True)
+    if config.get("mixed_precision") and tf.config.list_physical_devices("GPU"):
+        import keras
+
+        keras.mixed_precision.set_global_policy("mixed_float16")
+
+
+def _resume_point(checkpoint: tune.Checkpoint | None) -> ResumePoint | None:
+    """A retried trial continues from its best epoch's model, optimizer state and history."""
+    if checkpoint is None:
+        return None
+    local = Path(tempfile.mkdtemp(prefix="fertune-resume-"))
+    with checkpoint.as_directory() as folder:
+        shutil.copytree(folder, local, dirs_exist_ok=True)
+    history = json.loads((local / CHECKPOINT_HISTORY).read_text())
+    return ResumePoint(model_file=local / CHECKPOINT_MODEL, history=history)
+
+
+def make_reporter(
+    config: dict[str, Any], node_id: str, history: dict[str, list[float]] | None = None
+):
+    """A Keras callback: one `tune.report` per epoch, with a checkpoint when the score improves.
+
+    `history` is a resumed trial's past epochs, so the reported score stays best-so-far.
+    """
+    import keras
+
+    targets = dict(config["targets"])
+
+    class TuneReporter(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.history = {key: list(values) for key, values in (history or {}).items()}
+            self.best_score = float("-inf")
+            self.best_epoch = 0
+            for epoch in range(len(self.history.get("loss", []))):
+                score = combined_score({k: v[epoch] for k, v in self.history.items()})
+                if score > self.best_score:
+                    self.best_score, self.best_epoch = score, epoch + 1
+
+        def on_epoch_end(self, epoch: int, logs=None) -> None:
+            logs = {k: float(v) for k, v in (logs or {}).items()}
+            for key, value in logs.items():
+                self.history.setdefault(key, []).append(value)
+            score = combined_score(logs)
+            improved = score > self.best_score
+            if improved:
+                self.best_score, self.best_epoch = score, epoch + 1
+            met = all(logs.get(name, float("-inf")) >= value for name, value in targets.items())
+            metrics = {
+                **logs,
+                "epoch": epoch + 1,
+                "score_epoch": score,
+                "score": self.best_score,
+                "best_epoch": self.best_epoch,
+                "targets_met": met,
+                "stopped_by": _stop_reason(met, self.model.stop_training, epoch, config),
+                "node_id": node_id,
+            }
+            if not improved:
+                tune.report(metrics)
+                return
+            with tempfile.TemporaryDirectory(prefix="fertune-ckpt-") as folder:
+                self.model.save(Path(folder) / CHECKPOINT_MODEL)
+                history = Path(folder) / CHECKPOINT_HISTORY
+                history.write_text(json.dumps(self.history))
+                state = {"epoch": epoch + 1, "score": score}
+                (Path(folder) / CHECKPOINT_STATE).write_text(json.dumps(state))
+                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+
+    return TuneReporter()
+
+
+def _stop_reason(met: bool, stop_training: bool, epoch: int, config: dict[str, Any]) -> str:
+    if met:
+        return "targets"
+    if stop_training:
+        return "patience"
+    if epoch + 1 >= int(config["max_epochs"]):
+        return "max_epochs"
+    return "running"
+
+
+def make_tensorboard_callbacks(config: dict[str, Any], log_dir: Path) -> list[Any]:
+    """Keras' per-epoch scalars for both heads (train and validation) plus HParams entries."""
+    import keras
+
+    board = keras.callbacks.TensorBoard(log_dir=str(log_dir), write_graph=False, profile_batch=0)
+    return [board, make_hparams_callback(config, log_dir / "hparams")]
+
+
+def hparam_values(config: dict[str, Any]) -> dict[str, Any]:
+    """The plain scalar settings of a config, as TensorBoard's HParams plugin accepts them."""
+    return {
+        key: value
+        for key, value in config.items()
+        if isinstance(value, bool | int | float | str) and not key.startswith("gpu")
+    }
+
+
+def make_hparams_callback(config: dict[str, Any], log_dir: Path):
+    import keras
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api as hp
+
+    class HParamsWriter(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None) -> None:
+            self.writer = tf.summary.create_file_writer(str(log_dir))
+            with self.writer.as_default():
+                hp.hparams(hparam_values(config), trial_id=log_dir.parent.parent.name)
+
+        def on_epoch_end(self, epoch: int, logs=None) -> None:
+            logs = logs or {}
+            with self.writer.as_default():
+                tf.summary.scalar("score", combined_score(logs), step=epoch + 1)
+                for key in ("val_emotion_accuracy", "val_au_binary_accuracy", "val_au_f1_macro"):
+                    if key in logs:
+                        tf.summary.scalar(key, float(logs[key]), step=epoch + 1)
+            self.writer.flush()
+
+        def on_train_end(self, logs=None) -> None:
+            self.writer.close()
+
+    return HParamsWriter()
