@@ -42,9 +42,14 @@ def trial_status(trial) -> str:
 def results_table(grid, searched: list[str]) -> pd.DataFrame:
     """One row a trial: config, status, best epoch, metrics, seconds, node, retries."""
     rows = []
-    for trial in grid._experiment_analysis.trials:  # Trial objects carry status and retries
+    trials = grid._experiment_analysis.trials  # Trial objects carry status and retries
+    for order, trial in enumerate(trials):
         last = trial.last_result or {}
-        row: dict[str, Any] = {"trial_id": trial.trial_id, "status": trial_status(trial)}
+        row: dict[str, Any] = {
+            "trial_id": trial.trial_id,
+            "order": order,  # creation order: 0 is the space's hand-tuned start
+            "status": trial_status(trial),
+        }
         row.update({key: trial.config.get(key) for key in searched})
         row["epochs"] = last.get("epoch", 0)
         row["best_epoch"] = last.get("best_epoch")

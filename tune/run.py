@@ -25,6 +25,7 @@ from core.train import DEFAULT_TARGETS, check_targets, parse_targets
 
 from .study import (
     CPU_TIME_BUDGET_S,
+    STUDY_FILE,
     StudySettings,
     cpu_caps,
     describe_caps,
@@ -113,15 +114,21 @@ def settings_from_args(args) -> StudySettings:
     )
 
 
-def start_ray(address: str | None, dashboard: bool) -> None:
-    """A local Ray bound to 127.0.0.1 with no dashboard unless asked; or join a cluster."""
+def start_ray(address: str | None, dashboard: bool) -> bool:
+    """A local Ray bound to 127.0.0.1 with no dashboard unless asked; or join a cluster.
+
+    Returns whether this call started Ray (and so should shut it down); a Ray already
+    running in this process (a notebook, the tests) is used as it is.
+    """
     import ray
 
+    if ray.is_initialized():
+        return False
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if address:
         ray.init(address=address, log_to_driver=False)
-        return
+        return True
     ray.init(
         include_dashboard=dashboard,
         dashboard_host="127.0.0.1",
@@ -130,6 +137,7 @@ def start_ray(address: str | None, dashboard: bool) -> None:
         configure_logging=True,
         logging_level="warning",
     )
+    return True
 
 
 def plan_resources(settings: StudySettings, args) -> None:
@@ -230,9 +238,13 @@ class Interruption:
     def __init__(self) -> None:
         self.event = threading.Event()
 
-    def install(self) -> None:
+    def __enter__(self) -> Interruption:
         os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
-        signal.signal(signal.SIGINT, self._handle)
+        self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGINT, self.previous)
 
     def _handle(self, signum, frame) -> None:
         if self.event.is_set():
@@ -280,7 +292,17 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(data.split.train)}/{len(data.split.val)}/{len(data.split.test)} by subject",
         flush=True,
     )
-    start_ray(args.address, args.dashboard)
+    started_ray = start_ray(args.address, args.dashboard)
+    try:
+        return run_study(settings, data, args, started)
+    finally:
+        if started_ray:
+            import ray
+
+            ray.shutdown()
+
+
+def run_study(settings: StudySettings, data, args, started: float) -> int:
     if not args.resume:
         plan_resources(settings, args)
         settings.resolved_space()  # fail on a bad override before anything is written
@@ -291,32 +313,36 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     tuner = build_tuner(settings, data, restore=args.resume)
-    if not args.resume and "://" not in settings.storage:
-        settings.save(Path(settings.experiment_path))
-    interruption = Interruption()
-    interruption.install()
-    grid = tuner.fit()
-    if "://" in settings.storage and not args.resume:
-        _save_remote(settings)
+    if not args.resume:
+        write_settings(settings)
+    with Interruption() as interruption:
+        grid = tuner.fit()
     from .results import finish_study
 
     finish_study(settings, grid, data, wall_seconds=time.perf_counter() - started)
     if interruption.event.is_set():
-        print(f"interrupted; state saved. Resume with: {resume_command(settings)}")
+        print(f"interrupted; state saved. Resume with: {resume_command(settings)}", flush=True)
         return EXIT_INTERRUPTED
     return 0
 
 
-def _save_remote(settings: StudySettings) -> None:
+def write_settings(settings: StudySettings) -> None:
+    """study.json in the experiment folder, local or remote, before the first trial starts."""
+    if "://" not in settings.storage:
+        settings.save(Path(settings.experiment_path))
+        return
     import tempfile
 
     import pyarrow.fs
 
     with tempfile.TemporaryDirectory() as folder:
         settings.save(Path(folder))
-        fs, path = pyarrow.fs.FileSystem.from_uri(settings.experiment_path)
+        filesystem, path = pyarrow.fs.FileSystem.from_uri(settings.experiment_path)
+        filesystem.create_dir(path, recursive=True)
         pyarrow.fs.copy_files(
-            str(Path(folder) / "study.json"), f"{path}/study.json", destination_filesystem=fs
+            str(Path(folder) / STUDY_FILE),
+            f"{path}/{STUDY_FILE}",
+            destination_filesystem=filesystem,
         )
 
 

@@ -31,9 +31,10 @@ def run_trial(config: dict[str, Any], data: TrainingData) -> None:
 
     resume = _resume_point(tune.get_checkpoint())
     earlier = resume.history if resume else {}
+    # TensorBoard first: an epoch's event files are on disk before its report syncs them.
     callbacks = [
-        make_reporter(config, node_id=_node_id(), history=earlier),
         *make_tensorboard_callbacks(config, trial_dir / "tb"),
+        make_reporter(config, node_id=_node_id(), history=earlier),
     ]
     train({**config, "threads": threads}, data, callbacks, resume=resume, verbose=False)
 
@@ -150,7 +151,13 @@ def make_tensorboard_callbacks(config: dict[str, Any], log_dir: Path) -> list[An
     """Keras' per-epoch scalars for both heads (train and validation) plus HParams entries."""
     import keras
 
-    board = keras.callbacks.TensorBoard(log_dir=str(log_dir), write_graph=False, profile_batch=0)
+    class FlushingTensorBoard(keras.callbacks.TensorBoard):
+        def on_epoch_end(self, epoch: int, logs=None) -> None:
+            super().on_epoch_end(epoch, logs)
+            for writer in (self._train_writer, self._val_writer):
+                writer.flush()
+
+    board = FlushingTensorBoard(log_dir=str(log_dir), write_graph=False, profile_batch=0)
     return [board, make_hparams_callback(config, log_dir / "hparams")]
 
 

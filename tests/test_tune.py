@@ -1,0 +1,142 @@
+"""Studies on a real local Ray (2 CPUs) with the tiny space and a small built-in-style set."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import search_spaces
+from tune.run import main as tune_main
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def study_args(data: Path, storage: Path, name: str, *extra: str) -> list[str]:
+    return ["--smoke-test", "--data", str(data), "--storage", str(storage), "--name", name, *extra]
+
+
+@pytest.fixture(scope="module")
+def smoke_study(local_ray, small_synthetic: Path, tmp_path_factory) -> Path:
+    storage = tmp_path_factory.mktemp("runs")
+    assert tune_main(study_args(small_synthetic, storage, "smoke", "--num-samples", "6")) == 0
+    return storage / "smoke"
+
+
+def test_results_table_has_one_row_per_trial(smoke_study: Path):
+    table = pd.read_csv(smoke_study / "results.csv")
+    assert len(table) == 6 and table["trial_id"].is_unique
+    assert set(table["status"]) <= {"met-targets", "pruned", "finished"}
+    assert (table["epochs"] >= 1).all() and (table["epochs"] <= 3).all()
+    best = json.loads((smoke_study / "best_config.json").read_text())
+    assert best["trial_id"] == table.iloc[0]["trial_id"]
+    report = json.loads((smoke_study / "best" / "report.json").read_text())
+    assert {"emotion", "au_at_0.5", "au_tuned_on_val"} <= set(report)
+    assert (smoke_study / "best" / "model.keras").stat().st_size > 0
+
+
+def test_first_trial_is_the_hand_tuned_config_and_the_rest_come_from_optuna(smoke_study: Path):
+    from ray.tune.search.optuna import OptunaSearch
+
+    table = pd.read_csv(smoke_study / "results.csv").sort_values("order")
+    start = search_spaces.get("tiny").start
+    first = table.iloc[0]
+    assert {key: first[key] for key in start} == pytest.approx(start)
+    searcher = OptunaSearch()
+    searcher.restore(str(next(smoke_study.glob("searcher-state-*.pkl"))))
+    told = [trial.params for trial in searcher._ot_study.trials]
+    assert len(told) == 6
+    for _, row in table.iterrows():
+        assert any(all(row[key] == pytest.approx(params[key]) for key in start) for params in told)
+
+
+def test_asha_prunes_at_least_one_trial(smoke_study: Path):
+    table = pd.read_csv(smoke_study / "results.csv")
+    pruned = table[table["status"] == "pruned"]
+    assert len(pruned) >= 1
+    assert (pruned["epochs"] < 3).all()
+
+
+def test_tensorboard_files_hold_per_epoch_scalars_of_both_heads(smoke_study: Path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    table = pd.read_csv(smoke_study / "results.csv")
+    for _, row in table.iterrows():
+        folder = smoke_study / f"trial_{row['trial_id']}" / "tb"
+        for run in ("train", "validation"):
+            events = EventAccumulator(str(folder / run))
+            events.Reload()
+            for tag in ("epoch_emotion_accuracy", "epoch_au_binary_accuracy", "epoch_au_f1_macro"):
+                steps = [event.step for event in events.Tensors(tag)]
+                assert steps == list(range(len(steps))) and len(steps) == row["epochs"]
+        hparams = EventAccumulator(str(folder / "hparams"))
+        hparams.Reload()
+        assert "_hparams_/session_start_info" in hparams.Tags()["tensors"]
+
+
+def test_trials_that_meet_the_targets_are_stopped_by_the_stopper(
+    local_ray, small_synthetic: Path, tmp_path: Path
+):
+    args = study_args(small_synthetic, tmp_path, "easy", "--num-samples", "2")
+    assert tune_main([*args, "--target", "val_au_binary_accuracy=0.05"]) == 0
+    table = pd.read_csv(tmp_path / "easy" / "results.csv")
+    assert list(table["status"]) == ["met-targets", "met-targets"]
+    assert list(table["epochs"]) == [1, 1]
+
+
+def test_interrupted_study_resumes_with_every_trial_once(small_synthetic: Path, tmp_path: Path):
+    args = study_args(
+        small_synthetic, tmp_path, "cut", "--num-samples", "4", "--max-concurrent", "1"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "tune.run", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    study = tmp_path / "cut"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and len(list(study.glob("trial_*/checkpoint_*"))) < 2:
+        time.sleep(1)
+    driver.send_signal(signal.SIGINT)
+    output, _ = driver.communicate(timeout=180)
+    assert driver.returncode == 130, output
+    assert f"--resume --name cut --storage {tmp_path}" in output
+    before = [p.name for p in study.glob("trial_*/progress.csv")]
+    resumed = subprocess.run(
+        [sys.executable, "-m", "tune.run", "--resume", "--name", "cut", "--storage", str(tmp_path)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    table = pd.read_csv(study / "results.csv")
+    assert len(table) == 4 and table["trial_id"].is_unique
+    assert set(table["status"]) <= {"met-targets", "pruned", "finished"}
+    assert before
+    for progress in study.glob("trial_*/progress.csv"):
+        epochs = pd.read_csv(progress)["epoch"].tolist()
+        assert epochs == sorted(set(epochs)), f"{progress.parent.name} repeated epochs {epochs}"
