@@ -70,7 +70,9 @@ def bare_rate(config: dict, data, epochs: int) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per run; the first is dropped")
+    parser.add_argument(
+        "--epochs", type=int, default=3, help="epochs per run; the first is dropped"
+    )
     parser.add_argument("--sizes", nargs="+", default=["96:0.25", "224:1.0"], metavar="PX:ALPHA")
     parser.add_argument("--sample-size", type=int, default=300)
     args = parser.parse_args()

@@ -135,9 +135,12 @@ def build_model(config: Mapping[str, Any]) -> keras.Model:
         x = backbone(x, training=False)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     x = _dense_stack(x, cfg["l1"], cfg["dropout"])
+    # float32 heads: under mixed_float16 the softmax, sigmoid and losses stay in full precision.
     outputs = {
-        "emotion": keras.layers.Dense(len(EMOTIONS), activation="softmax", name="emotion")(x),
-        "au": keras.layers.Dense(cfg["n_aus"], activation="sigmoid", name="au")(x),
+        "emotion": keras.layers.Dense(
+            len(EMOTIONS), activation="softmax", name="emotion", dtype="float32"
+        )(x),
+        "au": keras.layers.Dense(cfg["n_aus"], activation="sigmoid", name="au", dtype="float32")(x),
     }
     model = keras.Model(image, outputs, name=f"fer_{cfg['backbone']}")
     _compile(model, cfg)

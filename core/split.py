@@ -104,3 +104,29 @@ def oversample(
     result = np.concatenate(chosen)
     rng.shuffle(result)
     return result
+
+
+def fold_splits(
+    emotions: np.ndarray,
+    subjects: np.ndarray,
+    *,
+    folds: int = 5,
+    seed: int = 0,
+    val_fraction: float = 0.2,
+) -> list[Split]:
+    """Cross-validation by subject: each fold's test part, and a validation part carved from its
+    training subjects (for early stopping and AU thresholds), so no subject sits on two sides."""
+    emotions, subjects = np.asarray(emotions), np.asarray(subjects)
+    if not 0 < val_fraction < 1:
+        raise ConfigError(f"validation fraction must be in (0, 1), got {val_fraction}")
+    splits = []
+    for fold, (rest, test) in enumerate(subject_folds(emotions, subjects, folds=folds, seed=seed)):
+        val_splits = max(2, round(1 / val_fraction))
+        if len(np.unique(subjects[rest])) < val_splits:
+            raise ConfigError(
+                f"fold {fold + 1}: {len(np.unique(subjects[rest]))} training subjects cannot "
+                f"spare a subject-disjoint validation part of {val_fraction:g}"
+            )
+        train, val = _one_fold(emotions[rest], subjects[rest], val_splits, seed + 1 + fold)
+        splits.append(Split(train=np.sort(rest[train]), val=np.sort(rest[val]), test=np.sort(test)))
+    return splits

@@ -487,13 +487,18 @@ def config_from_args(args) -> dict[str, Any]:
     }
 
 
-def save_outputs(out: Path, result: TrainResult, report: dict[str, Any]) -> None:
-    """model.keras and report.json appear whole or not at all."""
+def save_outputs(
+    out: Path, result: TrainResult, report: dict[str, Any], *, prepared_size: int
+) -> None:
+    """model.keras, report.json, thresholds.json (core.predict) appear whole or not at all."""
+    from .thresholds import write_thresholds
+
     temporary = out / "model.tmp.keras"
     result.model.save(temporary)
     os.replace(temporary, out / "model.keras")
     write_json_atomically(out / "history.json", result.history)
     write_json_atomically(out / "report.json", report)
+    write_thresholds(out, report, result.config, prepared_size)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -528,7 +533,7 @@ def _main(argv: list[str] | None) -> int:
     result = train(config, data, callbacks=[board])
     report = evaluate(result.model, result.config, data)
     report["training"] = training_summary(result)
-    save_outputs(args.out, result, report)
+    save_outputs(args.out, result, report, prepared_size=data.prepared.size)
     print(format_report(report))
     training = report["training"]
     print(

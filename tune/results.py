@@ -78,6 +78,7 @@ def export_best(trial, settings: StudySettings, data: TrainingData, out: Path) -
     import keras
 
     from core.metrics import format_report
+    from core.thresholds import write_thresholds
     from core.train import evaluate
 
     from .trainable import CHECKPOINT_MODEL
@@ -91,6 +92,7 @@ def export_best(trial, settings: StudySettings, data: TrainingData, out: Path) -
     model.save(temporary)
     os.replace(temporary, out / "model.keras")
     write_json_atomically(out / "report.json", report)
+    write_thresholds(out, report, trial.config, data.prepared.size)
     print(format_report(report))
     return report
 

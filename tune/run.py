@@ -56,6 +56,7 @@ def build_parser() -> Parser:
     add("--mixed-precision", action="store_true", help="float16 training on GPU")
     add("--address", help="join a running Ray cluster (e.g. auto); default: start Ray locally")
     add("--storage", default="runs", help="results folder or URI (s3://...); default ./runs")
+    add("--shared-storage", action="store_true", help="--storage is a folder every node mounts")
     add("--name", help="study name (default: SPACE-YYYYmmdd-HHMMSS)")
     add("--resume", action="store_true", help="continue the study --name")
     add("--time-budget", type=positive_float, metavar="SECONDS", help="stop the study after this")
@@ -130,6 +131,7 @@ def start_ray(address: str | None, dashboard: bool) -> bool:
         ray.init(address=address, log_to_driver=False)
         return True
     ray.init(
+        address="local",  # never attach to another Ray that happens to run on this machine
         include_dashboard=dashboard,
         dashboard_host="127.0.0.1",
         _node_ip_address="127.0.0.1",
@@ -142,20 +144,20 @@ def start_ray(address: str | None, dashboard: bool) -> bool:
 
 def plan_resources(settings: StudySettings, args) -> None:
     """Fit the study to the cluster: GPU or CPU budget, and how many trials run at once."""
-    import ray
+    from .resources import cluster_capacity
 
-    resources = ray.cluster_resources()
-    cpus, gpus = resources.get("CPU", 1), resources.get("GPU", 0)
+    capacity = cluster_capacity()  # live nodes, or what the autoscaler may add
+    cpus, gpus = capacity.cpus, capacity.gpus
     if args.gpus_per_trial is None and gpus:
         settings.gpus_per_trial = 1.0
     if settings.gpus_per_trial > 0 and not gpus:
         raise ConfigError(
             f"--gpus-per-trial {settings.gpus_per_trial}: no node of this Ray cluster has a GPU"
         )
-    if settings.gpus_per_trial > max(_gpus_per_node(), default=0) and gpus:
+    if settings.gpus_per_trial > capacity.largest_gpu_node and gpus:
         raise ConfigError(
             f"--gpus-per-trial {settings.gpus_per_trial}: no node has that many GPUs "
-            f"(largest node: {max(_gpus_per_node())})"
+            f"(largest node: {capacity.largest_gpu_node:g})"
         )
     if settings.cpus_per_trial > cpus:
         raise ConfigError(
@@ -181,16 +183,11 @@ def plan_resources(settings: StudySettings, args) -> None:
     settings.max_concurrent = args.max_concurrent or max(1, min(4, by_slot))
 
 
-def _gpus_per_node() -> list[float]:
-    import ray
-
-    return [node["Resources"].get("GPU", 0) for node in ray.nodes() if node.get("Alive")]
-
-
 def build_tuner(settings: StudySettings, data, restore: bool):
     from ray import tune
 
     from .progress import TrialLines
+    from .resources import trial_resources
     from .search import METRIC, MODE, make_scheduler, make_searcher
     from .stopper import TargetStopper
     from .trainable import run_trial
@@ -198,7 +195,7 @@ def build_tuner(settings: StudySettings, data, restore: bool):
     space = settings.resolved_space()
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, data=data),
-        {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
+        trial_resources(settings.cpus_per_trial, settings.gpus_per_trial),
     )
     if restore:
         return tune.Tuner.restore(
@@ -271,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         folder = join_storage(storage, args.name)
         if "://" not in folder and not Path(folder).is_dir():
             raise ConfigError(f"--resume --name {args.name}: no study at {folder}")
-        settings = StudySettings.load(Path(folder))
+        settings = StudySettings.load(folder)  # a folder or a URI
         settings.storage = storage
     else:
         settings = settings_from_args(args)
@@ -294,6 +291,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     started_ray = start_ray(args.address, args.dashboard)
     try:
+        if args.address:
+            from .cluster import require_shared_storage
+
+            require_shared_storage(settings.storage, shared=args.shared_storage)
         return run_study(settings, data, args, started)
     finally:
         if started_ray:
@@ -319,7 +320,11 @@ def run_study(settings: StudySettings, data, args, started: float) -> int:
         grid = tuner.fit()
     from .results import finish_study
 
-    finish_study(settings, grid, data, wall_seconds=time.perf_counter() - started)
+    run_dir = finish_study(settings, grid, data, wall_seconds=time.perf_counter() - started)
+    if run_dir is not None:
+        from .report import report_after_study
+
+        report_after_study(run_dir, data)
     if interruption.event.is_set():
         print(f"interrupted; state saved. Resume with: {resume_command(settings)}", flush=True)
         return EXIT_INTERRUPTED

@@ -71,14 +71,36 @@ class StudySettings:
         os.replace(temporary, folder / STUDY_FILE)
 
     @classmethod
-    def load(cls, folder: Path) -> StudySettings:
-        path = folder / STUDY_FILE
-        if not path.is_file():
+    def load(cls, folder: str | Path) -> StudySettings:
+        """study.json from a study folder or a storage URI (s3://, gs://, file://)."""
+        path = join_storage(str(folder), STUDY_FILE)
+        text = read_text(path)
+        if text is None:
             raise ConfigError(f"--resume: {folder} holds no study ({STUDY_FILE} is missing)")
         try:
-            return cls(**json.loads(path.read_text()))
+            return cls(**json.loads(text))
         except (ValueError, TypeError) as error:
             raise ConfigError(f"--resume: {path} is damaged ({error})") from None
+
+
+def read_text(location: str) -> str | None:
+    """A small text file from a local path or a URI (through pyarrow, as Ray Tune reads
+    storage); None when there is no such file."""
+    if "://" not in location:
+        local = Path(location)
+        return local.read_text() if local.is_file() else None
+    import pyarrow
+    import pyarrow.fs
+
+    try:
+        filesystem, path = pyarrow.fs.FileSystem.from_uri(location)
+        if filesystem.get_file_info(path).type != pyarrow.fs.FileType.File:
+            return None
+        with filesystem.open_input_stream(path) as stream:
+            return stream.read().decode()
+    except (OSError, ValueError, pyarrow.ArrowException) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(f"--resume: cannot read {location} ({reason})") from None
 
 
 def join_storage(storage: str, name: str) -> str:

@@ -13,6 +13,8 @@ from ray import tune
 
 from core.train import ResumePoint, TrainingData, combined_score
 
+from .gpu import configure_gpu
+
 CHECKPOINT_MODEL = "model.keras"
 CHECKPOINT_HISTORY = "history.json"
 CHECKPOINT_STATE = "state.json"
@@ -25,7 +27,7 @@ def run_trial(config: dict[str, Any], data: TrainingData) -> None:
     trial_dir.mkdir(parents=True, exist_ok=True)
     (trial_dir / "pid").write_text(str(os.getpid()))
     threads = _cpu_share(context)
-    _configure_gpu(config)
+    configure_gpu(config)
 
     from core.train import train
 
@@ -51,24 +53,6 @@ def _node_id() -> str:
     import ray
 
     return ray.get_runtime_context().get_node_id()
-
-
-def _configure_gpu(config: dict[str, Any]) -> None:
-    """Memory growth (and an optional cap) before TF touches a GPU, so trials can share one."""
-    import tensorflow as tf
-
-    limit = config.get("gpu_memory_mb")
-    for gpu in tf.config.list_physical_devices("GPU"):
-        if limit:
-            tf.config.set_logical_device_configuration(
-                gpu, [tf.config.LogicalDeviceConfiguration(memory_limit=int(limit))]
-            )
-        else:
-            tf.config.experimental.set_memory_growth(gpu, True)
-    if config.get("mixed_precision") and tf.config.list_physical_devices("GPU"):
-        import keras
-
-        keras.mixed_precision.set_global_policy("mixed_float16")
 
 
 def _resume_point(checkpoint: tune.Checkpoint | None) -> ResumePoint | None:

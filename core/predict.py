@@ -1,0 +1,230 @@
+"""`python -m core.predict --model PATH_OR_RUN_DIR IMAGE_OR_FOLDER... [--json]`.
+
+Emotion and AUs of new images with a trained model. Each image goes through the very code path
+training used (`prepare_image`, then the config's centre crop and resize), and AUs are cut at the
+thresholds tuned on validation, read from thresholds.json beside the model.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import DataError
+from .labels import EMOTIONS
+from .preprocess import DEFAULT_FACE_MARGIN, DEFAULT_PREPARED_SIZE, crop_and_resize, prepare_image
+from .thresholds import THRESHOLDS_FILE, read_thresholds
+
+MODEL_FILE = "model.keras"
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+)
+BATCH = 64
+
+
+@dataclass(frozen=True)
+class Prediction:
+    path: str
+    emotion: str
+    probability: float
+    emotion_probabilities: dict[str, float]
+    aus: list[str]  # present: probability above the AU's tuned threshold
+    au_probabilities: dict[str, float]
+    face_found: bool  # False: no face detected, the image's centre square was used
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Predictor:
+    """A trained dual-head model with the settings that prepare its inputs and cut its AUs."""
+
+    def __init__(self, model: Any, settings: Mapping[str, Any]) -> None:
+        self.model = model
+        self.input_size = int(settings["input_size"])
+        self.crop_fraction = float(settings.get("crop_fraction", 1.0))
+        self.prepared_size = int(settings.get("prepared_size", DEFAULT_PREPARED_SIZE))
+        self.face_margin = float(settings.get("face_margin", DEFAULT_FACE_MARGIN))
+        self.emotions = list(settings.get("emotions", EMOTIONS))
+        self.au_names = [str(name) for name in settings["au_names"]]
+        self.thresholds = np.asarray(settings["thresholds"], dtype=float)
+        _check_model_fits(model, self.input_size, len(self.au_names))
+
+    @classmethod
+    def from_model(
+        cls,
+        path: str | Path,
+        config: Mapping[str, Any],
+        thresholds: Sequence[float] | Mapping[str, float],
+    ) -> Predictor:
+        """A saved model, its training config (input_size, crop_fraction, au_names, ...), cuts."""
+        names = list(config["au_names"])
+        if isinstance(thresholds, Mapping):
+            thresholds = [float(thresholds[name]) for name in names]
+        return cls(load_model(Path(path)), {**config, "thresholds": list(thresholds)})
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path) -> Predictor:
+        """A study folder (its best/), a core.train output folder, or a model file."""
+        model_file = find_model(Path(run_dir))
+        settings = read_thresholds(model_file.parent / THRESHOLDS_FILE)
+        return cls(load_model(model_file), settings)
+
+    def predict(self, paths: Iterable[str | Path]) -> list[Prediction]:
+        """One prediction per image file, in the order given."""
+        paths = [Path(p) for p in paths]
+        predictions: list[Prediction] = []
+        for start in range(0, len(paths), BATCH):
+            predictions += self._predict_batch(paths[start : start + BATCH])
+        return predictions
+
+    def prepare(self, paths: Sequence[Path]) -> tuple[np.ndarray, list[bool]]:
+        """(n, input_size, input_size, 1) float32 model inputs, and whether a face was found."""
+        prepared = [prepare_image(p, self.prepared_size, self.face_margin) for p in paths]
+        squares = np.stack([image for image, _ in prepared])
+        views = crop_and_resize(squares, self.crop_fraction, self.input_size)
+        return views[..., None].astype(np.float32), [found for _, found in prepared]
+
+    def _predict_batch(self, paths: Sequence[Path]) -> list[Prediction]:
+        inputs, faces = self.prepare(paths)
+        outputs = self.model(inputs, training=False)
+        emotion_prob = np.asarray(outputs["emotion"], dtype=float)
+        au_prob = np.asarray(outputs["au"], dtype=float)
+        present = au_prob > self.thresholds  # Keras' convention, as in core.metrics
+        return [
+            Prediction(
+                path=str(path),
+                emotion=self.emotions[int(e.argmax())],
+                probability=float(e.max()),
+                emotion_probabilities={n: float(p) for n, p in zip(self.emotions, e, strict=True)},
+                aus=[n for n, on in zip(self.au_names, flags, strict=True) if on],
+                au_probabilities={n: float(p) for n, p in zip(self.au_names, a, strict=True)},
+                face_found=bool(found),
+            )
+            for path, e, a, flags, found in zip(
+                paths, emotion_prob, au_prob, present, faces, strict=True
+            )
+        ]
+
+
+def find_model(path: Path) -> Path:
+    """model.keras for a model file, a core.train folder, or a study folder (best/model.keras)."""
+    if path.is_file():
+        return path
+    for candidate in (path / "best" / MODEL_FILE, path / MODEL_FILE):
+        if candidate.is_file():
+            return candidate
+    if not path.exists():
+        raise DataError(f"--model {path}: no such file or folder")
+    raise DataError(f"--model {path}: holds neither {MODEL_FILE} nor best/{MODEL_FILE}")
+
+
+def load_model(path: Path) -> Any:
+    import keras
+
+    from . import models  # noqa: F401  (registers the project's custom loss for loading)
+
+    if not path.is_file():
+        raise DataError(f"{path}: model file does not exist")
+    try:
+        return keras.models.load_model(path, safe_mode=True, compile=False)
+    except (OSError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DataError(f"{path}: not a loadable Keras model ({first})") from None
+
+
+def _check_model_fits(model: Any, input_size: int, n_aus: int) -> None:
+    outputs = model.output
+    if not isinstance(outputs, dict) or set(outputs) != {"emotion", "au"}:
+        raise DataError("model is not this project's dual-head model (outputs emotion and au)")
+    shape = tuple(model.inputs[0].shape)
+    if shape[1:3] != (input_size, input_size):
+        raise DataError(
+            f"model takes {shape[1]}x{shape[2]} images but its thresholds file says {input_size}"
+        )
+    au_units = int(outputs["au"].shape[-1])
+    if au_units != n_aus:
+        raise DataError(f"model predicts {au_units} AUs but its thresholds file names {n_aus}")
+
+
+def image_files(items: Iterable[str | Path]) -> list[Path]:
+    """Image files named, or found in named folders (recursively, sorted); hidden files skipped."""
+    found: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            inside = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+            )
+            if not inside:
+                kinds = ", ".join(sorted(IMAGE_SUFFIXES))
+                raise DataError(f"{path}: folder holds no images ({kinds})")
+            found += inside
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise DataError(f"{path}: no such image file or folder")
+    return found
+
+
+def format_predictions(predictions: Sequence[Prediction]) -> str:
+    """A table: image, emotion, its probability, face found, AUs present."""
+    width = max([len("image"), *(len(p.path) for p in predictions)])
+    lines = [f"{'image':<{width}}  {'emotion':<9}{'prob':>6}  {'face':<5} AUs present"]
+    for p in predictions:
+        aus = " ".join(p.aus) or "-"
+        face = "yes" if p.face_found else "no"
+        lines.append(f"{p.path:<{width}}  {p.emotion:<9}{p.probability:>6.3f}  {face:<5} {aus}")
+    return "\n".join(lines)
+
+
+def build_parser():
+    from .cli import Parser
+
+    parser = Parser(prog="python -m core.predict", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--model",
+        required=True,
+        type=Path,
+        help="study folder (uses best/), core.train output folder, or a model.keras file",
+    )
+    parser.add_argument("images", nargs="+", help="image files or folders of images")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .cli import exits_cleanly
+
+    return exits_cleanly(_main)(argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    model_file = find_model(args.model)
+    read_thresholds(model_file.parent / THRESHOLDS_FILE)  # fail before the slow model load
+    paths = image_files(args.images)
+    predictor = Predictor.from_run(model_file)
+    predictions = predictor.predict(paths)
+    if args.json:
+        payload = {
+            "model": str(model_file),
+            "thresholds": dict(zip(predictor.au_names, predictor.thresholds.tolist(), strict=True)),
+            "predictions": [p.as_dict() for p in predictions],
+        }
+        print(json.dumps(payload), file=sys.stdout)
+    else:
+        print(format_predictions(predictions), file=sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,136 @@
+"""The study's Optuna view: rebuilt from the searcher's saved state (or the results table), plotted.
+
+The searcher state is what Optuna itself learnt from (values as told, in order); the table is the
+fallback for a run folder whose state file is gone, with distributions from the study's space.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+import optuna
+import pandas as pd
+
+from search_spaces import Choice, IntRange, LogUniform, SearchSpace, Uniform
+
+from .report_figures import save
+
+SEARCHER_STATE = "searcher-state-*.pkl"
+
+
+def load_study(run_dir: Path, space: SearchSpace, table: pd.DataFrame) -> optuna.Study:
+    """The Optuna study of a run: its searcher state when present, else rebuilt from the table."""
+    states = sorted(run_dir.glob(SEARCHER_STATE), key=lambda p: p.stat().st_mtime)
+    if states:
+        study = _study_from_state(states[-1])
+        if study is not None and study.trials:
+            return study
+    return study_from_table(table, space)
+
+
+def _study_from_state(path: Path) -> optuna.Study | None:
+    from ray.tune.search.optuna import OptunaSearch
+
+    searcher = OptunaSearch()
+    try:
+        searcher.restore(str(path))
+    except Exception as error:  # a damaged or foreign pickle: fall back to the table
+        warnings.warn(f"{path}: searcher state not readable ({error})", stacklevel=2)
+        return None
+    return searcher._ot_study
+
+
+def study_from_table(table: pd.DataFrame, space: SearchSpace) -> optuna.Study:
+    """Every trial of results.csv told to a fresh study: COMPLETE with its score, or FAIL."""
+    distributions = {name: distribution(domain) for name, domain in space.params.items()}
+    study = optuna.create_study(direction="maximize")
+    for _, row in table.sort_values("order").iterrows():
+        params = {name: _plain(row[name]) for name in distributions if name in row}
+        if len(params) != len(distributions) or any(_missing(v) for v in params.values()):
+            continue
+        failed = row.get("status") == "errored" or _missing(row.get("score"))
+        try:
+            trial = optuna.trial.create_trial(
+                params=params,
+                distributions=distributions,
+                value=None if failed else float(row["score"]),
+                state=optuna.trial.TrialState.FAIL if failed else optuna.trial.TrialState.COMPLETE,
+            )
+        except ValueError:  # a value outside the (capped) space: not Optuna's to show
+            continue
+        study.add_trial(trial)
+    return study
+
+
+def distribution(domain: Any) -> optuna.distributions.BaseDistribution:
+    if isinstance(domain, Choice):
+        return optuna.distributions.CategoricalDistribution(list(domain.values))
+    if isinstance(domain, IntRange):
+        return optuna.distributions.IntDistribution(domain.low, domain.high, step=domain.step)
+    if isinstance(domain, LogUniform):
+        return optuna.distributions.FloatDistribution(domain.low, domain.high, log=True)
+    if isinstance(domain, Uniform):
+        return optuna.distributions.FloatDistribution(domain.low, domain.high)
+    raise TypeError(f"unknown domain {domain!r}")
+
+
+def study_figures(study: optuna.Study, folder: Path) -> tuple[list[tuple[str, Path]], list[str]]:
+    """Optuna's history, importances, parallel coordinates and slices as PNGs; notes for misses."""
+    from optuna.visualization import matplotlib as plots
+
+    drawn: list[tuple[str, Path]] = []
+    notes: list[str] = []
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    figures: list[tuple[str, str, Callable[..., Any], tuple[float, float]]] = [
+        ("Optimisation history (score per trial, best so far)", "optuna_history",
+         plots.plot_optimization_history, (7, 4)),
+        ("Hyperparameter importances (Optuna's default evaluator, PED-ANOVA)", "optuna_importances",
+         plots.plot_param_importances, (7, 3.6)),
+        ("Parallel coordinates (one line a trial, coloured by score)", "optuna_parallel",
+         plots.plot_parallel_coordinate, (9, 4.5)),
+        ("Slice plots (score against each hyperparameter)", "optuna_slices",
+         plots.plot_slice, (3.2 * max(1, len(study.trials[0].params) if study.trials else 1), 3.6)),
+    ]  # fmt: skip
+    for title, name, plot, size in figures:
+        if len(complete) < 2:
+            notes.append(f"{title}: not drawn, {len(complete)} completed trial(s); needs 2")
+            continue
+        try:
+            path, cautions = _draw(plot, study, size, folder / f"{name}.png")
+        except (ValueError, RuntimeError, ZeroDivisionError) as error:
+            notes.append(f"{title}: not drawn ({error})")
+            continue
+        drawn.append((title, path))
+        notes += [f"{title}: {caution}" for caution in cautions]
+    return drawn, notes
+
+
+def _draw(
+    plot: Callable[..., Any], study: optuna.Study, size: tuple[float, float], path: Path
+) -> tuple[Path, list[str]]:
+    """One Optuna plot, its global style change undone; its warnings become notes for the page."""
+    with warnings.catch_warnings(record=True) as caught, matplotlib.rc_context():
+        warnings.simplefilter("always")
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        axes = plot(study)
+        figure = np.atleast_1d(axes).ravel()[0].figure
+        figure.set_size_inches(*size)
+        save(figure, path, layout=False)
+    return path, sorted({str(w.message) for w in caught if issubclass(w.category, UserWarning)})
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
