@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from .errors import DataError
 
 EMOTIONS: tuple[str, ...] = ("negative", "positive", "surprise")
@@ -52,7 +54,7 @@ def emotion_from_text(value: str, where: str) -> int:
             f"{where}: unknown emotion {value!r} (use negative/positive/surprise, "
             "a CK+ emotion name or a CK+ code 1-7)"
         ) from None
-    if number != int(number):
+    if not math.isfinite(number) or number != int(number):
         raise DataError(f"{where}: emotion code {value!r} is not a whole number")
     return emotion_from_code(int(number), where)
 

@@ -26,6 +26,8 @@ DETECTION_WIDTH = 320  # faces are searched on a copy this wide: 10x faster, sam
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
 
 _thread_state = threading.local()
+# A bad file is reported once, as a DataError naming it; OpenCV's own warnings would add lines.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 @dataclass

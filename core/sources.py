@@ -269,14 +269,19 @@ def _manifest_image(value: str, root: Path, where: str, allow_outside_root: bool
     text = value.strip()
     if not text:
         raise DataError(f"{where}: column 'path' is empty")
-    image = Path(text).expanduser()
-    image = (image if image.is_absolute() else root / image).resolve()
+    try:
+        image = Path(text).expanduser()
+        image = (image if image.is_absolute() else root / image).resolve()
+        is_file = image.is_file()
+    except (OSError, RuntimeError) as error:  # no such user (~name), a name too long, a loop
+        reason = f"{text!r} is not a usable path ({error})"
+        raise DataError(f"{where}: column 'path': {reason}") from None
     if not allow_outside_root and not image.is_relative_to(root):
         raise DataError(
             f"{where}: column 'path': {text} lies outside the manifest's folder {root} "
             "(pass --allow-outside-root to allow it)"
         )
-    if not image.is_file():
+    if not is_file:
         raise DataError(f"{where}: column 'path': image {image} does not exist")
     return image
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from .cli import Parser, exits_cleanly
+from .cli import Parser, exits_cleanly, positive_int
 from .errors import DataError
 from .labels import EMOTIONS, au_names, parse_au_list
 from .records import Source
@@ -23,9 +23,12 @@ def image_facts(path: Path) -> tuple[str, bool]:
     """("WxH", is colour) from the file header only, without decoding the pixels."""
     try:
         with Image.open(path) as image:
+            image.verify()  # walks the file's chunks and checksums: catches a truncated file
+        with Image.open(path) as image:
             return f"{image.width}x{image.height}", _is_colour(image)
-    except (OSError, UnidentifiedImageError):
-        raise DataError(f"{path}: not a readable image") from None
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError):
+        reason = "not a readable image (empty, truncated or not an image)"
+        raise DataError(f"{path}: {reason}") from None
 
 
 def _is_colour(image: Image.Image) -> bool:
@@ -114,10 +117,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print exactly one JSON object")
     parser.add_argument("--plots", type=Path, metavar="DIR", help="write PNG charts into DIR")
     parser.add_argument("--aus", type=parse_au_list, help="AU list, e.g. 1,2,4 (default: 15 AUs)")
-    parser.add_argument("--peak-frames", type=int, default=1, help="labelled frames per sequence")
+    parser.add_argument(
+        "--peak-frames", type=positive_int, default=1, help="labelled frames per sequence"
+    )
+    parser.add_argument(
+        "--allow-outside-root",
+        action="store_true",
+        help="accept CSV image paths outside the manifest's folder",
+    )
     args = parser.parse_args(argv)
     options = {"aus": args.aus} if args.aus else {}
-    source = load_source(args.path, peak_frames=args.peak_frames, **options)
+    source = load_source(
+        args.path,
+        peak_frames=args.peak_frames,
+        allow_outside_root=args.allow_outside_root,
+        **options,
+    )
     summary = summarise(source)
     if args.plots:
         write_plots(source, summary, args.plots)

@@ -455,6 +455,11 @@ def build_parser():
     add("--prepared-size", type=positive_int, default=480)
     add("--seed", type=int, default=0)
     add("--threads", type=positive_int, help="TF threads (default: all cores)")
+    add(
+        "--allow-outside-root",
+        action="store_true",
+        help="accept CSV image paths outside the manifest's folder",
+    )
     return parser
 
 
@@ -501,6 +506,17 @@ def save_outputs(
     write_thresholds(out, report, result.config, prepared_size)
 
 
+def check_out_folder(out: Path) -> None:
+    """--out is a new or empty folder: a run never mixes its files with another's."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a folder")
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"--out {out}: folder exists and is not empty")
+    parent = next((p for p in out.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ConfigError(f"--out {out}: {parent} is a file, not a folder")
+
+
 def main(argv: list[str] | None = None) -> int:
     from .cli import exits_cleanly
 
@@ -511,15 +527,18 @@ def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
     full_config(config)
-    if args.out.exists() and any(args.out.iterdir()):
-        raise ConfigError(f"--out {args.out}: folder exists and is not empty")
+    check_out_folder(args.out)
     configure_threads(args.threads)
     from .dataset import load_training_data
     from .labels import DEFAULT_AUS
     from .metrics import format_report
 
     data = load_training_data(
-        args.data, seed=args.seed, aus=args.aus or DEFAULT_AUS, prepared_size=args.prepared_size
+        args.data,
+        seed=args.seed,
+        aus=args.aus or DEFAULT_AUS,
+        prepared_size=args.prepared_size,
+        allow_outside_root=args.allow_outside_root,
     )
     from .models import build_model
 

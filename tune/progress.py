@@ -23,8 +23,9 @@ class TrialLines(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         last = trial.last_result or {}
+        status = trial_status(trial, ended=True)
         print(
-            f"{self._stamp()} {trial.trial_id} {trial_status(trial)} after {last.get('epoch', 0)} "
+            f"{self._stamp()} {trial.trial_id} {status} after {last.get('epoch', 0)} "
             f"epochs: val emotion acc {last.get('val_emotion_accuracy', float('nan')):.3f}, "
             f"val AU bin acc {last.get('val_au_binary_accuracy', float('nan')):.3f}, "
             f"val AU macro F1 {last.get('val_au_f1_macro', float('nan')):.3f}, "

@@ -25,12 +25,15 @@ TABLE_METRICS = (
 )
 
 
-def trial_status(trial) -> str:
-    """met-targets / pruned / finished / errored / pending, from what the trial last said."""
+def trial_status(trial, ended: bool = False) -> str:
+    """met-targets / pruned / finished / errored / unfinished, from what the trial last said.
+
+    `ended`: Tune is completing the trial but has not updated its status yet (callbacks).
+    """
     last = trial.last_result or {}
     if trial.status == "ERROR":
         return "errored"
-    if trial.status in ("PENDING", "PAUSED") or (trial.status == "RUNNING"):
+    if trial.status in ("PENDING", "PAUSED") or (trial.status == "RUNNING" and not ended):
         return "unfinished"
     if last.get("targets_met"):
         return "met-targets"

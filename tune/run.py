@@ -27,6 +27,7 @@ from .study import (
     CPU_TIME_BUDGET_S,
     STUDY_FILE,
     StudySettings,
+    check_local_storage,
     cpu_caps,
     describe_caps,
     join_storage,
@@ -77,6 +78,11 @@ def build_parser() -> Parser:
     add("--aus", type=parse_au_list, help="AU list, e.g. 1,2,4 (default: the 15 CK+ AUs)")
     add("--max-failures", type=non_negative_int, default=2, help="retries of a crashed trial")
     add("--dashboard", action="store_true", help="start Ray's dashboard (bound to 127.0.0.1)")
+    add(
+        "--allow-outside-root",
+        action="store_true",
+        help="accept CSV image paths outside the manifest's folder",
+    )
     return parser
 
 
@@ -112,6 +118,7 @@ def settings_from_args(args) -> StudySettings:
         backbone_weights=args.backbone_weights,
         aus=list(args.aus) if args.aus else None,
         max_failures=args.max_failures,
+        allow_outside_root=args.allow_outside_root,
     )
 
 
@@ -277,12 +284,16 @@ def main(argv: list[str] | None = None) -> int:
                 f"--name {settings.name}: {settings.experiment_path} exists; pick another name "
                 "or add --resume to continue it"
             )
+    check_local_storage(settings.storage)
     started = time.perf_counter()
     from core.dataset import load_training_data
     from core.labels import DEFAULT_AUS
 
     data = load_training_data(
-        settings.data, seed=settings.seed, aus=tuple(settings.aus or DEFAULT_AUS)
+        settings.data,
+        seed=settings.seed,
+        aus=tuple(settings.aus or DEFAULT_AUS),
+        allow_outside_root=settings.allow_outside_root,
     )
     print(
         f"data: {len(data.prepared)} images, split train/val/test "

@@ -14,7 +14,7 @@ from search_spaces import SearchSpace, get
 STUDY_FILE = "study.json"
 
 # A CPU-only study has to finish on a laptop: these bound it when the space has no caps of its own.
-CPU_TIME_BUDGET_S = 900
+CPU_TIME_BUDGET_S = 960
 
 
 @dataclass
@@ -39,6 +39,7 @@ class StudySettings:
     backbone_weights: str | None = None
     aus: list[int] | None = None
     max_failures: int = 2
+    allow_outside_root: bool = False
 
     @property
     def experiment_path(self) -> str:
@@ -101,6 +102,21 @@ def read_text(location: str) -> str | None:
     except (OSError, ValueError, pyarrow.ArrowException) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ConfigError(f"--resume: cannot read {location} ({reason})") from None
+
+
+def check_local_storage(storage: str) -> None:
+    """A local --storage must be (or be creatable in) a writable folder: say so before any work.
+
+    Only the check is made here; nothing is created until the study starts writing.
+    """
+    if "://" in storage:
+        return
+    path = Path(storage)
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir():
+        raise ConfigError(f"--storage {storage}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--storage {storage}: {existing} is not writable")
 
 
 def join_storage(storage: str, name: str) -> str:

@@ -1,0 +1,386 @@
+"""One table of user mistakes, each driven through a real CLI's `main(argv)`.
+
+Every case must end with exit code 2, exactly one `error: ...` line on stderr naming the thing and
+the place, no traceback, and the case's folder exactly as it was before (no output half-written).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.summary import main as summary_main
+from core.train import main as train_main
+from tests.conftest import Sequence, ck_float, make_ckplus, write_image
+from tune.run import main as tune_main
+
+CLIS: dict[str, Callable[[list[str]], int]] = {
+    "summary": summary_main,
+    "train": train_main,
+    "tune": tune_main,
+}
+PEAK = "cohn-kanade-images/S005/001/S005_001_00000002.png"
+EMOTION = "Emotion/S005/001/S005_001_00000002_emotion.txt"
+FACS = "FACS/S005/001/S005_001_00000002_facs.txt"
+
+
+def ckplus(tmp: Path) -> Path:
+    """A small valid CK+ folder: 9 subjects (a split needs 7), every emotion, two frames each."""
+    sequences = [
+        Sequence(f"S{index:03d}", "001", code, [(1, 2), (12, 3)], frames=2)
+        for index, code in zip(range(5, 14), (3, 5, 7, 1, 5, 7, 6, 5, 7), strict=True)
+    ]
+    return make_ckplus(tmp / "ck", sequences)
+
+
+def csv_folder(tmp: Path, rows: list[str], header: str = "path,subject,emotion,aus") -> Path:
+    folder = tmp / "csv"
+    for index in range(2):
+        write_image(folder / f"img{index}.png", seed=index)
+    (folder / "labels.csv").write_text("\n".join([header, *rows]) + "\n")
+    return folder / "labels.csv"
+
+
+def png_bytes() -> bytes:
+    pixels = np.random.default_rng(0).integers(0, 255, (48, 64), np.uint8)
+    ok, encoded = cv2.imencode(".png", pixels)
+    assert ok
+    return encoded.tobytes()
+
+
+# --- the cases: each sets up its own tiny input and returns (cli, argv) ------------------------
+
+
+def summary_of(data: Path, tmp: Path, *extra: str) -> tuple[str, list[str]]:
+    return "summary", [str(data), "--plots", str(tmp / "plots"), *extra]
+
+
+def ck_with(relative: str, content: bytes | str) -> Callable[[Path], tuple[str, list[str]]]:
+    """A valid CK+ folder with one file replaced (or added)."""
+
+    def setup(tmp: Path) -> tuple[str, list[str]]:
+        root = ckplus(tmp)
+        target = root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content)
+        return summary_of(root, tmp)
+
+    return setup
+
+
+def csv_case(rows: list[str], header: str = "path,subject,emotion,aus", *extra: str):
+    return lambda tmp: summary_of(csv_folder(tmp, rows, header), tmp, *extra)
+
+
+def train_args(tmp: Path, *extra: str, data: Path | None = None) -> tuple[str, list[str]]:
+    data = data or ckplus(tmp)
+    return "train", ["--data", str(data), "--out", str(tmp / "out"), "--epochs", "1", *extra]
+
+
+def tune_args(tmp: Path, *extra: str, data: Path | None = None) -> tuple[str, list[str]]:
+    data = data or ckplus(tmp)
+    return "tune", ["--data", str(data), "--storage", str(tmp / "runs"), "--name", "s", *extra]
+
+
+def empty_folder(tmp: Path) -> tuple[str, list[str]]:
+    (tmp / "empty").mkdir()
+    (tmp / "empty" / ".DS_Store").write_bytes(b"junk")
+    return summary_of(tmp / "empty", tmp)
+
+
+def unreadable_folder(tmp: Path) -> tuple[str, list[str]]:
+    root = ckplus(tmp)
+    root.chmod(0)
+    return summary_of(root, tmp)
+
+
+def neither_folder(tmp: Path) -> tuple[str, list[str]]:
+    write_image(tmp / "photos" / "a.png")
+    return summary_of(tmp / "photos", tmp)
+
+
+def wrong_model_weights(tmp: Path) -> tuple[str, list[str]]:
+    import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.save_weights(tmp / "dense.weights.h5")
+    return train_args(tmp, "--backbone-weights", str(tmp / "dense.weights.h5"))
+
+
+def out_is_a_file(tmp: Path) -> tuple[str, list[str]]:
+    (tmp / "out").write_text("not a folder")
+    return train_args(tmp)
+
+
+def storage_under_a_file(tmp: Path) -> tuple[str, list[str]]:
+    (tmp / "file.txt").write_text("not a folder")
+    cli, argv = tune_args(tmp, "--smoke-test")
+    return cli, [*argv, "--storage", str(tmp / "file.txt" / "runs")]
+
+
+def truncated_png_in_training(tmp: Path) -> tuple[str, list[str]]:
+    ck_with(PEAK, png_bytes()[:300])(tmp)
+    return train_args(tmp, data=tmp / "ck")
+
+
+def empty_csv(tmp: Path) -> tuple[str, list[str]]:
+    manifest = csv_folder(tmp, [])
+    manifest.write_bytes(b"")
+    return summary_of(manifest, tmp)
+
+
+def transfer_missing_weights(tmp: Path) -> tuple[str, list[str]]:
+    return tune_args(tmp, "--space", "transfer", "--backbone-weights", str(tmp / "nope.h5"))
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    setup: Callable[[Path], tuple[str, list[str]]]
+    message: str  # a fragment of the one error line; {tmp} is the case's folder
+    root_bypasses: bool = False  # a permission check that root is exempt from
+
+
+CASES = [
+    # data folders
+    Case("missing-folder", lambda t: summary_of(t / "nope", t), "{tmp}/nope: data path does not"),
+    Case("empty-folder", empty_folder, "{tmp}/empty: data folder is empty"),
+    Case("unreadable-folder", unreadable_folder, "{tmp}/ck: data folder is not readable", True),
+    Case("neither-ckplus-nor-csv", neither_folder, "{tmp}/photos: neither a CK+ folder"),
+    Case(
+        "data-file-not-csv",
+        lambda t: summary_of(write_image(t / "face.png"), t),
+        "{tmp}/face.png: a data file must be a CSV",
+    ),
+    Case(
+        "study-data-missing",
+        lambda t: tune_args(t, "--smoke-test", data=t / "nope"),
+        "{tmp}/nope: data path does not exist",
+    ),
+    Case(
+        "training-data-missing",
+        lambda t: train_args(t, data=t / "gone.csv"),
+        "{tmp}/gone.csv: data path does not exist",
+    ),
+    # images of a CK+ folder
+    Case("zero-byte-png", ck_with(PEAK, b""), f"{PEAK}: not a readable image"),
+    Case("truncated-png", ck_with(PEAK, png_bytes()[:300]), f"{PEAK}: not a readable image"),
+    Case("text-named-png", ck_with(PEAK, "hello"), f"{PEAK}: not a readable image"),
+    Case(
+        "truncated-png-in-training",
+        truncated_png_in_training,
+        f"{PEAK}: not a readable image (corrupt, truncated",
+    ),
+    # Emotion and FACS files
+    Case("emotion-text", ck_with(EMOTION, "happy\n"), f"{EMOTION}:1: 'happy' is not a number"),
+    Case(
+        "emotion-two-numbers",
+        ck_with(EMOTION, ck_float(3) + ck_float(5)),
+        f"{EMOTION}:1: expected one emotion code, got 2 values",
+    ),
+    Case(
+        "emotion-out-of-range",
+        ck_with(EMOTION, ck_float(9)),
+        f"{EMOTION}:1: emotion code 9 is not one of 1-7",
+    ),
+    Case("emotion-neutral", ck_with(EMOTION, ck_float(0)), f"{EMOTION}:1: emotion code 0"),
+    Case("emotion-empty", ck_with(EMOTION, "\n \n"), f"{EMOTION}: empty emotion file"),
+    Case("emotion-binary", ck_with(EMOTION, b"\xff\xfe\x00"), f"{EMOTION}: not a text file"),
+    Case(
+        "facs-one-column",
+        ck_with(FACS, ck_float(1) + "\n"),
+        f"{FACS}:1: expected two numbers (AU, intensity), got 1",
+    ),
+    Case("facs-text", ck_with(FACS, "AU1 strong\n"), f"{FACS}:1: 'AU1' is not a number"),
+    Case(
+        "facs-intensity-out-of-range",
+        ck_with(FACS, ck_float(1) + ck_float(9)),
+        f"{FACS}:1: AU 1 with intensity 9 is out of range",
+    ),
+    # CSV manifests
+    Case(
+        "csv-missing-column",
+        csv_case(["img0.png,S1,1"], header="path,subject,aus"),
+        "{tmp}/csv/labels.csv:1: missing column(s) emotion",
+    ),
+    Case(
+        "csv-unknown-emotion",
+        csv_case(["img0.png,S1,joyful,1+2"]),
+        "{tmp}/csv/labels.csv:2: column 'emotion': unknown emotion 'joyful'",
+    ),
+    Case(
+        "csv-au-column-with-2",
+        csv_case(["img0.png,S1,happy,1,2"], "path,subject,emotion,AU1,AU2", "--aus", "1,2"),
+        "labels.csv:2: column 'AU2': expected 0 or 1, got '2'",
+    ),
+    Case(
+        "csv-path-outside-folder",
+        csv_case(["../outside.png,S1,happy,1"]),
+        "labels.csv:2: column 'path': ../outside.png lies outside the manifest's folder",
+    ),
+    Case(
+        "csv-missing-image",
+        csv_case(["img0.png,S1,happy,1", "gone.png,S2,sad,4"]),
+        "labels.csv:3: column 'path': image {tmp}/csv/gone.png does not exist",
+    ),
+    Case("csv-zero-bytes", empty_csv, "{tmp}/csv/labels.csv: empty manifest"),
+    Case(
+        "csv-wrong-value-count",
+        csv_case(["img0.png,S1"]),
+        "labels.csv:2: 2 values for 4 columns",
+    ),
+    # settings
+    Case("peak-frames-zero", lambda t: summary_of(ckplus(t), t, "--peak-frames", "0"), "--peak-f"),
+    Case("unknown-space", lambda t: tune_args(t, "--space", "huge"), "unknown search space 'huge'"),
+    Case(
+        "unknown-target-metric",
+        lambda t: tune_args(t, "--target", "val_happiness=0.9"),
+        "unknown --target metric 'val_happiness'",
+    ),
+    Case(
+        "target-without-value",
+        lambda t: train_args(t, "--target", "val_emotion_accuracy"),
+        "--target 'val_emotion_accuracy': expected METRIC=VALUE",
+    ),
+    Case("num-samples-zero", lambda t: tune_args(t, "--num-samples", "0"), "--num-samples"),
+    Case("time-budget-negative", lambda t: tune_args(t, "--time-budget", "-5"), "--time-budget"),
+    Case("cpus-per-trial-zero", lambda t: tune_args(t, "--cpus-per-trial", "0"), "--cpus-per-t"),
+    Case("epochs-zero", lambda t: train_args(t, "--epochs", "0"), "argument --epochs"),
+    Case("input-size-zero", lambda t: train_args(t, "--input-size", "0"), "--input-size"),
+    Case("batch-size-negative", lambda t: train_args(t, "--batch-size", "-4"), "--batch-size"),
+    Case("dropout-one", lambda t: train_args(t, "--dropout", "1"), "argument --dropout"),
+    Case(
+        "prepared-size-tiny",
+        lambda t: train_args(t, "--prepared-size", "8"),
+        "prepared size must be at least 16 pixels, got 8",
+    ),
+    # weights files
+    Case(
+        "transfer-without-weights",
+        lambda t: tune_args(t, "--space", "transfer"),
+        "space 'transfer' needs --backbone-weights PATH",
+    ),
+    Case(
+        "transfer-weights-missing",
+        transfer_missing_weights,
+        "--backbone-weights {tmp}/nope.h5: file does not exist",
+    ),
+    Case(
+        "train-weights-missing",
+        lambda t: train_args(t, "--backbone-weights", str(t / "nope.weights.h5")),
+        "backbone_weights={tmp}/nope.weights.h5: no such file",
+    ),
+    Case(
+        "train-weights-of-another-model",
+        wrong_model_weights,
+        "backbone_weights={tmp}/dense.weights.h5: does not match",
+    ),
+    # output folders and studies
+    Case("out-is-a-file", out_is_a_file, "--out {tmp}/out: exists and is not a folder"),
+    Case(
+        "storage-under-a-file",
+        storage_under_a_file,
+        "--storage {tmp}/file.txt/runs: {tmp}/file.txt is a file, not a folder",
+    ),
+    Case(
+        "resume-unknown-name",
+        lambda t: ("tune", ["--resume", "--name", "ghost", "--storage", str(t / "runs")]),
+        "--resume --name ghost: no study at {tmp}/runs/ghost",
+    ),
+    Case(
+        "resume-without-name",
+        lambda t: ("tune", ["--resume", "--storage", str(t / "runs")]),
+        "--resume needs --name",
+    ),
+]
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every entry under `folder` with its size and mtime: what a failed run must not change."""
+    entries = {}
+    for path in sorted(folder.rglob("*")):
+        stat = path.lstat()
+        entries[str(path.relative_to(folder))] = (stat.st_size, stat.st_mtime_ns)
+    return entries
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm_imports():
+    """TensorFlow's import is not a case's output: load it once before the table runs."""
+    import keras  # noqa: F401
+
+
+def test_the_table_holds_at_least_25_distinct_cases():
+    assert len(CASES) >= 25
+    assert len({case.id for case in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_a_user_mistake_is_one_line_exit_2_and_nothing_written(
+    case: Case, tmp_path: Path, capfd: pytest.CaptureFixture
+):
+    if case.root_bypasses and os.geteuid() == 0:
+        pytest.skip("runs as root: permission bits do not stop root from reading the folder")
+    cli, argv = case.setup(tmp_path)
+    capfd.readouterr()
+    before = snapshot(tmp_path)
+    try:
+        code = CLIS[cli](argv)
+    finally:
+        for path in tmp_path.rglob("*"):
+            if path.is_dir():
+                path.chmod(0o755)
+    err = capfd.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    assert case.message.format(tmp=tmp_path) in lines[0]
+    assert snapshot(tmp_path) == before
+
+
+# --- images that must be converted, not rejected ------------------------------------------------
+
+
+def write_peak(root: Path, kind: str) -> Path:
+    path = root / PEAK
+    rng = np.random.default_rng(1)
+    if kind == "16-bit":
+        cv2.imwrite(str(path), rng.integers(0, 65535, (48, 64), dtype=np.uint16))
+    elif kind == "rgba":
+        Image.fromarray(rng.integers(0, 255, (48, 64, 4), dtype=np.uint8), "RGBA").save(path)
+    else:
+        rgb = Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8), "RGB")
+        rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=16).save(path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["16-bit", "rgba", "palette"])
+def test_unusual_image_formats_are_converted_to_8_bit_grey(kind: str, tmp_path: Path, capsys):
+    from core.preprocess import prepare_image
+
+    root = ckplus(tmp_path)
+    peak = write_peak(root, kind)
+    assert summary_main([str(root), "--json"]) == 0
+    assert '"images": 9' in capsys.readouterr().out
+    prepared, _ = prepare_image(peak, size=32)
+    assert prepared.dtype == np.uint8 and prepared.shape == (32, 32)
+
+
+def test_a_csv_path_outside_the_folder_is_accepted_when_allowed(tmp_path: Path, capsys):
+    outside = write_image(tmp_path / "elsewhere" / "face.png")
+    manifest = csv_folder(tmp_path, [f"{outside},S1,happy,12", "img0.png,S2,surprise,1+2"])
+    assert summary_main([str(manifest)]) == 2
+    assert "outside the manifest's folder" in capsys.readouterr().err
+    assert summary_main([str(manifest), "--allow-outside-root"]) == 0
+    assert "images 2, subjects 2" in capsys.readouterr().out
