@@ -13,3 +13,7 @@ class DataError(UserError):
 
 class ConfigError(UserError):
     """An impossible setting: an unknown space, a negative size, an unknown metric."""
+
+
+class StorageError(UserError):
+    """The results storage cannot take the study's files: unwritable, or out of space."""

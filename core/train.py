@@ -408,6 +408,18 @@ def check_targets(targets: Mapping[str, float]) -> None:
         raise ConfigError(f"unknown --target metric {unknown[0]!r}; known: {', '.join(known)}")
 
 
+def add_target_option(parser) -> None:
+    """`--target METRIC=VALUE`, repeatable, shared by core.train and tune.run."""
+    defaults = ", ".join(f"{k}={v}" for k, v in DEFAULT_TARGETS.items())
+    parser.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="METRIC=VALUE",
+        help=f"validation target; all must be met to stop (default: {defaults})",
+    )
+
+
 def build_parser():
     from .cli import (
         Parser,
@@ -442,15 +454,7 @@ def build_parser():
     add("--min-epochs", type=non_negative_int, default=5)
     add("--patience", type=non_negative_int, default=5)
     add("--au-weighting", choices=("none", "balanced"), default="none")
-    add(
-        "--target",
-        action="append",
-        default=[],
-        metavar="METRIC=VALUE",
-        help="validation target; all must be met to stop (default: "
-        + ", ".join(f"{k}={v}" for k, v in DEFAULT_TARGETS.items())
-        + ")",
-    )
+    add_target_option(parser)
     add("--aus", type=parse_au_list, help="AU list, e.g. 1,2,4 (default: the 15 CK+ AUs)")
     add("--prepared-size", type=positive_int, default=480)
     add("--seed", type=int, default=0)

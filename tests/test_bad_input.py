@@ -149,6 +149,10 @@ class Case:
     setup: Callable[[Path], tuple[str, list[str]]]
     message: str  # a fragment of the one error line; {tmp} is the case's folder
     root_bypasses: bool = False  # a permission check that root is exempt from
+    starts_ray: bool = False  # the only way to know: ask the (local) cluster
+
+    def param(self):
+        return pytest.param(self, id=self.id, marks=[pytest.mark.slow] if self.starts_ray else [])
 
 
 CASES = [
@@ -255,6 +259,12 @@ CASES = [
     Case("num-samples-zero", lambda t: tune_args(t, "--num-samples", "0"), "--num-samples"),
     Case("time-budget-negative", lambda t: tune_args(t, "--time-budget", "-5"), "--time-budget"),
     Case("cpus-per-trial-zero", lambda t: tune_args(t, "--cpus-per-trial", "0"), "--cpus-per-t"),
+    Case(
+        "gpus-per-trial-above-any-node",
+        lambda t: tune_args(t, "--smoke-test", "--gpus-per-trial", "64"),
+        "--gpus-per-trial 64.0: no node",
+        starts_ray=True,
+    ),
     Case("epochs-zero", lambda t: train_args(t, "--epochs", "0"), "argument --epochs"),
     Case("input-size-zero", lambda t: train_args(t, "--input-size", "0"), "--input-size"),
     Case("batch-size-negative", lambda t: train_args(t, "--batch-size", "-4"), "--batch-size"),
@@ -287,6 +297,11 @@ CASES = [
     ),
     # output folders and studies
     Case("out-is-a-file", out_is_a_file, "--out {tmp}/out: exists and is not a folder"),
+    Case(
+        "out-under-a-file",
+        lambda t: train_args(t, "--out", str(write_image(t / "x.png") / "out")),
+        "--out {tmp}/x.png/out: {tmp}/x.png is a file, not a folder",
+    ),
     Case(
         "storage-under-a-file",
         storage_under_a_file,
@@ -325,7 +340,7 @@ def test_the_table_holds_at_least_25_distinct_cases():
     assert len({case.id for case in CASES}) == len(CASES)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+@pytest.mark.parametrize("case", [case.param() for case in CASES])
 def test_a_user_mistake_is_one_line_exit_2_and_nothing_written(
     case: Case, tmp_path: Path, capfd: pytest.CaptureFixture
 ):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
@@ -19,9 +20,9 @@ from core.cli import (
     positive_float,
     positive_int,
 )
-from core.errors import ConfigError
+from core.errors import ConfigError, StorageError
 from core.labels import parse_au_list
-from core.train import DEFAULT_TARGETS, check_targets, parse_targets
+from core.train import add_target_option, check_targets, parse_targets
 
 from .study import (
     CPU_TIME_BUDGET_S,
@@ -35,6 +36,7 @@ from .study import (
 )
 
 EXIT_INTERRUPTED = 130
+NO_SPACE = os.strerror(errno.ENOSPC)  # "No space left on device"
 
 
 def build_parser() -> Parser:
@@ -62,15 +64,7 @@ def build_parser() -> Parser:
     add("--resume", action="store_true", help="continue the study --name")
     add("--time-budget", type=positive_float, metavar="SECONDS", help="stop the study after this")
     add("--seed", type=int, default=0)
-    add(
-        "--target",
-        action="append",
-        default=[],
-        metavar="METRIC=VALUE",
-        help="validation target; all must be met (default: "
-        + ", ".join(f"{k}={v}" for k, v in DEFAULT_TARGETS.items())
-        + ")",
-    )
+    add_target_option(parser)
     add("--stop-on-target", action="store_true", help="end the study at the first success")
     add("--smoke-test", action="store_true", help="the tiny space, 4 trials: about a minute")
     add("--full-space", action="store_true", help="no CPU budget even when no GPU is visible")
@@ -328,7 +322,14 @@ def run_study(settings: StudySettings, data, args, started: float) -> int:
     if not args.resume:
         write_settings(settings)
     with Interruption() as interruption:
-        grid = tuner.fit()
+        try:
+            grid = tuner.fit()
+        except OSError as error:
+            if error.errno != errno.ENOSPC:
+                raise
+            raise storage_full(settings) from None
+    if any(NO_SPACE in str(error) for error in grid.errors):
+        raise storage_full(settings)
     from .results import finish_study
 
     run_dir = finish_study(settings, grid, data, wall_seconds=time.perf_counter() - started)
@@ -340,6 +341,14 @@ def run_study(settings: StudySettings, data, args, started: float) -> int:
         print(f"interrupted; state saved. Resume with: {resume_command(settings)}", flush=True)
         return EXIT_INTERRUPTED
     return 0
+
+
+def storage_full(settings: StudySettings) -> StorageError:
+    """Trials that failed for want of disk space: the state is kept, so say how to go on."""
+    return StorageError(
+        f"--storage {settings.storage}: no space left on device; the study's state is kept: "
+        f"free some space, then run: {resume_command(settings)}"
+    )
 
 
 def write_settings(settings: StudySettings) -> None:

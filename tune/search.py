@@ -56,10 +56,27 @@ def make_searcher(space: SearchSpace, seed: int) -> OptunaSearch:
     )
 
 
+class PromptASHA(ASHAScheduler):
+    """ASHA that has Tune save the study's state in the same step a trial ends.
+
+    Tune saves its experiment state at most every 10 s ("auto"); a driver killed inside that
+    window left a finished or pruned trial recorded as running, and `--resume` ran it again.
+    Tune gives a scheduler its controller, and the controller saves at the end of every step when
+    its checkpoint manager is flagged: by then the trial is TERMINATED. Private attributes, so
+    this class is the one place to change when Ray moves them; without them it is plain ASHA.
+    """
+
+    def on_trial_complete(self, tune_controller, trial, result) -> None:
+        super().on_trial_complete(tune_controller, trial, result)
+        manager = getattr(tune_controller, "_checkpoint_manager", None)
+        if manager is not None and hasattr(manager, "_should_force_sync_up"):
+            manager._should_force_sync_up = True
+
+
 def make_scheduler(space: SearchSpace) -> ASHAScheduler:
     """Epochs are the time unit: one `tune.report` per epoch."""
     max_epochs = int(space.fixed["max_epochs"])
-    return ASHAScheduler(
+    return PromptASHA(
         time_attr="training_iteration",
         metric=METRIC,
         mode=MODE,

@@ -18,6 +18,10 @@ from .gpu import configure_gpu
 CHECKPOINT_MODEL = "model.keras"
 CHECKPOINT_HISTORY = "history.json"
 CHECKPOINT_STATE = "state.json"
+# Fault-injection hook for tests and operators: when set, every start of a trial also writes
+# `<FERTUNE_PID_DIR>/<trial_id>.<pid>.pid`, on the trial's own node, at once (the trial folder's
+# `pid` file reaches the storage only at the next sync).
+PID_DIR_ENV = "FERTUNE_PID_DIR"
 
 
 def run_trial(config: dict[str, Any], data: TrainingData) -> None:
@@ -25,7 +29,7 @@ def run_trial(config: dict[str, Any], data: TrainingData) -> None:
     context = tune.get_context()
     trial_dir = Path(context.get_trial_dir())
     trial_dir.mkdir(parents=True, exist_ok=True)
-    (trial_dir / "pid").write_text(str(os.getpid()))
+    write_pid(trial_dir, context.get_trial_id())
     threads = _cpu_share(context)
     configure_gpu(config)
 
@@ -39,6 +43,16 @@ def run_trial(config: dict[str, Any], data: TrainingData) -> None:
         make_reporter(config, node_id=_node_id(), history=earlier),
     ]
     train({**config, "threads": threads}, data, callbacks, resume=resume, verbose=False)
+
+
+def write_pid(trial_dir: Path, trial_id: str) -> None:
+    """The trial's worker pid in its folder, and in $FERTUNE_PID_DIR when set (one file a start)."""
+    pid = str(os.getpid())
+    (trial_dir / "pid").write_text(pid)
+    folder = os.environ.get(PID_DIR_ENV)
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / f"{trial_id}.{pid}.pid").write_text(pid)
 
 
 def _cpu_share(context) -> int:

@@ -1,0 +1,115 @@
+"""Security: a local Ray on 127.0.0.1 without a dashboard, TensorBoard on localhost, the CSV root
+rule, models loaded in Keras' safe mode, and nothing unpickled from a data folder."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from core.errors import DataError
+from core.sources import read_csv_manifest
+from tests.conftest import write_image
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCES = sorted(
+    path
+    for folder in ("core", "tune", "search_spaces", "bench")
+    for path in (REPO / folder).rglob("*.py")
+)
+
+
+def calls(path: Path, name: str) -> list[ast.Call]:
+    """Every call in a module whose function is `name` or `something.name`."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Call):
+            function = node.func
+            called = function.attr if isinstance(function, ast.Attribute) else None
+            called = called or (function.id if isinstance(function, ast.Name) else None)
+            if called == name:
+                found.append(node)
+    return found
+
+
+def keyword(call: ast.Call, name: str) -> object:
+    for item in call.keywords:
+        if item.arg == name and isinstance(item.value, ast.Constant):
+            return item.value.value
+    return None
+
+
+def test_every_keras_model_load_uses_safe_mode():
+    loads = [
+        (path, call)
+        for path in SOURCES
+        for call in calls(path, "load_model")
+        if isinstance(call.func, ast.Attribute)  # keras.models.load_model, not our own wrapper
+    ]
+    assert loads, "expected the project to load Keras models somewhere"
+    unsafe = [
+        f"{p.relative_to(REPO)}:{c.lineno}" for p, c in loads if keyword(c, "safe_mode") is not True
+    ]
+    assert not unsafe, f"keras load_model without safe_mode=True at {unsafe}"
+
+
+def test_nothing_unpickles_files_from_the_data_folder():
+    np_loads = [(path, call) for path in SOURCES for call in calls(path, "load")]
+    for path, call in np_loads:
+        function = call.func
+        owner = (
+            function.value.id
+            if isinstance(function, ast.Attribute) and isinstance(function.value, ast.Name)
+            else None
+        )
+        where = f"{path.relative_to(REPO)}:{call.lineno}"
+        assert owner not in ("pickle", "joblib", "dill", "cloudpickle", "torch"), where
+        if owner == "np":
+            assert keyword(call, "allow_pickle") is False, where
+    for path in (REPO / "core").rglob("*.py"):  # core reads the data folder
+        assert not re.search(r"^\s*import (pickle|dill|joblib)", path.read_text(), re.M), path
+
+
+def test_every_printed_tensorboard_command_binds_to_localhost():
+    texts = [*SOURCES, REPO / "README.md", *(REPO / "docs").rglob("*.md")]
+    commands = [
+        (path, line)
+        for path in texts
+        for line in path.read_text().splitlines()
+        if "tensorboard --logdir" in line
+    ]
+    assert any(path.name == "results.py" for path, _ in commands)
+    for path, line in commands:
+        assert "--host 127.0.0.1" in line and "--bind_all" not in line, f"{path}: {line}"
+
+
+def test_a_csv_symlink_that_leads_outside_its_folder_is_rejected(tmp_path: Path):
+    secret = write_image(tmp_path / "private" / "face.png")
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    (folder / "face.png").symlink_to(secret)
+    manifest = folder / "labels.csv"
+    manifest.write_text("path,subject,emotion,aus\nface.png,S1,happy,12\n")
+    with pytest.raises(DataError, match=r"labels.csv:2: column 'path': face.png lies outside"):
+        read_csv_manifest(manifest)
+    assert read_csv_manifest(manifest, allow_outside_root=True).records[0].path == secret
+
+
+@pytest.mark.slow
+def test_a_local_study_ray_listens_on_127_0_0_1_without_a_dashboard():
+    import ray
+
+    from tune.run import start_ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    assert start_ray(None, dashboard=False) is True
+    try:
+        (node,) = ray.nodes()
+        assert node["NodeManagerAddress"] == "127.0.0.1"
+        assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
+        assert not ray._private.worker.global_worker.node.address_info.get("webui_url")
+    finally:
+        ray.shutdown()
