@@ -71,13 +71,13 @@ def test_preparation_is_cached_and_keyed_by_settings(small_ckplus: Path, tmp_pat
     cache = tmp_path / "prep"
     first = prepare(source, size=32, cache_dir=cache, progress=False)
     assert first.images.shape == (4, 32, 32) and first.images.dtype == np.uint8
-    assert len(list(cache.glob("*.npz"))) == 1
+    assert len(list(cache.glob("[0-9a-f]*[0-9a-f]"))) == 1
     os.utime(source.records[0].path, ns=(0, 0))  # unchanged content, changed mtime
     second = prepare(source, size=32, cache_dir=cache, progress=False)
-    assert len(list(cache.glob("*.npz"))) == 2
+    assert len(list(cache.glob("[0-9a-f]*[0-9a-f]"))) == 2
     np.testing.assert_array_equal(first.images, second.images)
     prepare(source, size=40, cache_dir=cache, progress=False)
-    assert len(list(cache.glob("*.npz"))) == 3
+    assert len(list(cache.glob("[0-9a-f]*[0-9a-f]"))) == 3
     assert not list(cache.glob("*.tmp"))
 
 
