@@ -4,6 +4,8 @@ rule, models loaded in Keras' safe mode, and nothing unpickled from a data folde
 from __future__ import annotations
 
 import ast
+import ipaddress
+import os
 import re
 from pathlib import Path
 
@@ -111,5 +113,68 @@ def test_a_local_study_ray_listens_on_127_0_0_1_without_a_dashboard():
         assert node["NodeManagerAddress"] == "127.0.0.1"
         assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
         assert not ray._private.worker.global_worker.node.address_info.get("webui_url")
+        ray_ports = listening_ports_of_ray(ray._private.worker.global_worker.node)
+        assert ray_ports, "found no listening socket of Ray's processes"
+        exposed = {port: host for port, host in ray_ports.items() if host not in LOOPBACK}
+        assert not exposed, f"Ray listens beyond 127.0.0.1: {exposed}"
     finally:
         ray.shutdown()
+
+
+LOOPBACK = {"127.0.0.1", "::1"}
+
+
+def listening_ports_of_ray(node) -> dict[int, str]:
+    """port -> address of every TCP socket that Ray's processes (GCS, raylet, workers, the
+    driver) listen on: this process and every process descended from it."""
+    inodes = {inode for pid in {os.getpid(), *descendants(os.getpid())} for inode in sockets(pid)}
+    ports = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                address, port = fields[1].split(":")
+                ports[int(port, 16)] = _address(address)
+    return ports
+
+
+def descendants(root: int) -> set[int]:
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int(
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+                )
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = set(), {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def sockets(pid: int) -> set[str]:
+    inodes = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return inodes
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    return inodes
+
+
+def _address(hex_address: str) -> str:
+    """The kernel's little-endian hex form of an IPv4 or IPv6 address, as text."""
+    raw = bytes.fromhex(hex_address)
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    address = ipaddress.ip_address(words)
+    mapped = getattr(address, "ipv4_mapped", None)
+    return str(mapped or address)

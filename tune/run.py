@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -32,11 +34,13 @@ from .study import (
     cpu_caps,
     describe_caps,
     join_storage,
+    storage_is_full,
     trial_name,
 )
 
 EXIT_INTERRUPTED = 130
 NO_SPACE = os.strerror(errno.ENOSPC)  # "No space left on device"
+SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray stays on 127.0.0.1
 
 
 def build_parser() -> Parser:
@@ -131,16 +135,38 @@ def start_ray(address: str | None, dashboard: bool) -> bool:
     if address:
         ray.init(address=address, log_to_driver=False)
         return True
-    ray.init(
-        address="local",  # never attach to another Ray that happens to run on this machine
-        include_dashboard=dashboard,
-        dashboard_host="127.0.0.1",
-        _node_ip_address="127.0.0.1",
-        log_to_driver=False,
-        configure_logging=True,
-        logging_level="warning",
-    )
+    with loopback_only():
+        ray.init(
+            address="local",  # never attach to another Ray that happens to run on this machine
+            include_dashboard=dashboard,
+            dashboard_host="127.0.0.1",
+            _node_ip_address="127.0.0.1",
+            log_to_driver=False,
+            configure_logging=True,
+            logging_level="warning",
+        )
     return True
+
+
+@contextlib.contextmanager
+def loopback_only() -> Iterator[None]:
+    """Ray on Linux turns `_node_ip_address="127.0.0.1"` into the machine's reachable address
+    and listens on every interface; only its single-machine mode (the one it uses on macOS and
+    Windows) keeps the GCS, raylet and workers on 127.0.0.1. Its switch is an environment
+    variable read at import, so the imported constant is set too, and both put back after."""
+    import ray._private.ray_constants as constants
+
+    previous = os.environ.get(SINGLE_MACHINE_ENV), constants.ENABLE_RAY_CLUSTER
+    os.environ[SINGLE_MACHINE_ENV] = "0"
+    constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        if previous[0] is None:
+            os.environ.pop(SINGLE_MACHINE_ENV, None)
+        else:
+            os.environ[SINGLE_MACHINE_ENV] = previous[0]
+        constants.ENABLE_RAY_CLUSTER = previous[1]
 
 
 def plan_resources(settings: StudySettings, args) -> None:
@@ -324,11 +350,13 @@ def run_study(settings: StudySettings, data, args, started: float) -> int:
     with Interruption() as interruption:
         try:
             grid = tuner.fit()
-        except OSError as error:
-            if error.errno != errno.ENOSPC:
-                raise
-            raise storage_full(settings) from None
-    if any(NO_SPACE in str(error) for error in grid.errors):
+        except Exception:  # Tune fails in many ways on a full disk (EOFError, OSError, ...)
+            if storage_is_full(settings.storage):
+                raise storage_full(settings) from None
+            raise
+    if grid.errors and (
+        any(NO_SPACE in str(error) for error in grid.errors) or storage_is_full(settings.storage)
+    ):
         raise storage_full(settings)
     from .results import finish_study
 

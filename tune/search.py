@@ -57,20 +57,31 @@ def make_searcher(space: SearchSpace, seed: int) -> OptunaSearch:
 
 
 class PromptASHA(ASHAScheduler):
-    """ASHA that has Tune save the study's state in the same step a trial ends.
+    """ASHA that has Tune save the study's state in the same step a trial is added or ends.
 
     Tune saves its experiment state at most every 10 s ("auto"); a driver killed inside that
-    window left a finished or pruned trial recorded as running, and `--resume` ran it again.
-    Tune gives a scheduler its controller, and the controller saves at the end of every step when
-    its checkpoint manager is flagged: by then the trial is TERMINATED. Private attributes, so
-    this class is the one place to change when Ray moves them; without them it is plain ASHA.
+    window left a finished or pruned trial recorded as running (`--resume` ran it again) or a
+    new trial unrecorded (`--resume` dropped it and drew another). Tune gives a scheduler its
+    controller, and the controller saves at the end of every step when its checkpoint manager is
+    flagged: by then the trial is TERMINATED (or PENDING). Private attributes, so this class is
+    the one place to change when Ray moves them; without them it is plain ASHA.
     """
+
+    def on_trial_add(self, tune_controller, trial) -> None:
+        super().on_trial_add(tune_controller, trial)
+        _save_state_this_step(tune_controller)
 
     def on_trial_complete(self, tune_controller, trial, result) -> None:
         super().on_trial_complete(tune_controller, trial, result)
-        manager = getattr(tune_controller, "_checkpoint_manager", None)
-        if manager is not None and hasattr(manager, "_should_force_sync_up"):
-            manager._should_force_sync_up = True
+        _save_state_this_step(tune_controller)
+
+
+def _save_state_this_step(tune_controller) -> None:
+    # Schedulers get the controller inside a wrapper that warns on every private attribute.
+    controller = vars(tune_controller).get("_tune_controller", tune_controller)
+    manager = vars(controller).get("_checkpoint_manager")
+    if manager is not None and hasattr(manager, "_should_force_sync_up"):
+        manager._should_force_sync_up = True
 
 
 def make_scheduler(space: SearchSpace) -> ASHAScheduler:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +119,23 @@ def check_local_storage(storage: str) -> None:
         raise ConfigError(f"--storage {storage}: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ConfigError(f"--storage {storage}: {existing} is not writable")
+
+
+def storage_is_full(storage: str, probe_bytes: int = 1 << 16) -> bool:
+    """Whether a local --storage cannot take even a small file for want of space (ENOSPC)."""
+    if "://" in storage:
+        return False
+    existing = next((p for p in (Path(storage), *Path(storage).parents) if p.is_dir()), None)
+    if existing is None:
+        return False
+    try:
+        with tempfile.TemporaryFile(dir=existing) as probe:
+            probe.write(b"\0" * probe_bytes)
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as error:
+        return error.errno == errno.ENOSPC
+    return False
 
 
 def join_storage(storage: str, name: str) -> str:
