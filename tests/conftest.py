@@ -109,3 +109,21 @@ def session_cache(tmp_path_factory: pytest.TempPathFactory):
         os.environ.pop("FERTUNE_CACHE", None)
     else:
         os.environ["FERTUNE_CACHE"] = previous
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def start_study(args: list[str], **env: str):
+    """`python -m tune.run ARGS` as its own process (so tests can signal or kill the driver)."""
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "tune.run", *args],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -20,23 +19,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.conftest import start_study
 from tune.trainable import PID_DIR_ENV
 
-REPO = Path(__file__).resolve().parents[1]
 DONE = {"met-targets", "pruned", "finished"}
 UNREACHABLE = ["--target", "val_emotion_accuracy=1.01"]  # every trial trains all its epochs
 
 
 def driver(args: list[str], pids: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO), PID_DIR_ENV: str(pids)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "tune.run", *args],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return start_study(args, **{PID_DIR_ENV: str(pids)})
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str, poll: float = 0.05):

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,11 +11,10 @@ import pandas as pd
 import pytest
 
 import search_spaces
+from tests.conftest import start_study
 from tune.run import main as tune_main
 
 pytestmark = pytest.mark.slow
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -106,15 +102,7 @@ def test_interrupted_study_resumes_with_every_trial_once(small_synthetic: Path, 
     args = study_args(
         small_synthetic, tmp_path, "cut", "--num-samples", "4", "--max-concurrent", "1"
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "tune.run", *args],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    driver = start_study(args)
     study = tmp_path / "cut"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and len(list(study.glob("trial_*/checkpoint_*"))) < 2:
@@ -124,15 +112,9 @@ def test_interrupted_study_resumes_with_every_trial_once(small_synthetic: Path, 
     assert driver.returncode == 130, output
     assert f"--resume --name cut --storage {tmp_path}" in output
     before = [p.name for p in study.glob("trial_*/progress.csv")]
-    resumed = subprocess.run(
-        [sys.executable, "-m", "tune.run", "--resume", "--name", "cut", "--storage", str(tmp_path)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    resumed = start_study(["--resume", "--name", "cut", "--storage", str(tmp_path)])
+    output, _ = resumed.communicate(timeout=400)
+    assert resumed.returncode == 0, output
     table = pd.read_csv(study / "results.csv")
     assert len(table) == 4 and table["trial_id"].is_unique
     assert set(table["status"]) <= {"met-targets", "pruned", "finished"}
