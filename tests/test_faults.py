@@ -55,6 +55,17 @@ def starts(pids: Path) -> dict[str, list[int]]:
     return ordered
 
 
+def trial_with_epochs(study_dir: Path, count: int) -> Path | None:
+    """The first trial folder whose progress.csv (written by the driver) logs `count` epochs."""
+    for progress in study_dir.glob("trial_*/progress.csv"):
+        try:
+            if len(pd.read_csv(progress)) >= count:
+                return progress.parent
+        except (pd.errors.EmptyDataError, pd.errors.ParserError):
+            continue  # being written
+    return None
+
+
 def finish(process: subprocess.Popen, timeout: float) -> str:
     output, _ = process.communicate(timeout=timeout)
     return output
@@ -66,11 +77,10 @@ def test_a_killed_trial_is_retried_from_its_checkpoint(small_synthetic: Path, tm
     args = ["--smoke-test", "--data", str(small_synthetic), "--storage", str(tmp_path)]
     study = driver([*args, "--name", "kill", "--num-samples", "1", *UNREACHABLE], pids)
     try:
-        checkpoint = wait_for(
-            lambda: next((tmp_path / "kill").glob("trial_*/checkpoint_*"), None),
-            150,
-            "a checkpoint",
-        )
+        # A checkpoint folder in the storage is not yet a checkpoint Tune restores from: the
+        # driver registers it in a save round trip after logging the epoch, and only then asks
+        # for the next epoch. A second logged epoch proves the first one's checkpoint counts.
+        trial_dir = wait_for(lambda: trial_with_epochs(tmp_path / "kill", 2), 150, "epoch 2")
         (trial_id, (pid,)), *_ = starts(pids).items()
         os.kill(pid, signal.SIGKILL)
         killed_at = time.monotonic()
@@ -83,7 +93,7 @@ def test_a_killed_trial_is_retried_from_its_checkpoint(small_synthetic: Path, tm
     assert row["trial_id"] == trial_id and row["status"] in DONE
     assert row["retries"] >= 1 and row["epochs"] == 3
     assert len(starts(pids)[trial_id]) == 2, "the trial was not started again"
-    epochs = pd.read_csv(checkpoint.parent / "progress.csv")["epoch"].tolist()
+    epochs = pd.read_csv(trial_dir / "progress.csv")["epoch"].tolist()
     assert epochs.count(1) == 1, f"the retry started from scratch, not its checkpoint: {epochs}"
     assert time.monotonic() - killed_at < 150
 
