@@ -29,6 +29,8 @@ from core.train import add_target_option, check_targets, parse_targets
 
 from .study import (
     CPU_TIME_BUDGET_S,
+    SCHEDULERS,
+    SEARCH_METHODS,
     STUDY_FILE,
     StudySettings,
     check_local_storage,
@@ -76,6 +78,9 @@ def build_parser() -> Parser:
     add("--backbone-weights", help="local MobileNet weights file (the transfer space)")
     add("--aus", type=parse_au_list, help="AU list, e.g. 1,2,4 (default: the 15 CK+ AUs)")
     add("--max-failures", type=non_negative_int, default=2, help="retries of a crashed trial")
+    add("--search", choices=SEARCH_METHODS, default="tpe", help="tpe (default) or random")
+    add("--scheduler", choices=SCHEDULERS, default="asha", help="asha (default) or none")
+    add("--no-report", action="store_true", help="skip the automatic HTML report at the end")
     add("--dashboard", action="store_true", help="start Ray's dashboard (bound to 127.0.0.1)")
     add(
         "--allow-outside-root",
@@ -118,6 +123,9 @@ def settings_from_args(args) -> StudySettings:
         aus=list(args.aus) if args.aus else None,
         max_failures=args.max_failures,
         allow_outside_root=args.allow_outside_root,
+        search=args.search,
+        scheduler=args.scheduler,
+        report=not args.no_report,
     )
 
 
@@ -249,8 +257,8 @@ def build_tuner(settings: StudySettings, data, restore: bool):
         verbose=0,
     )
     tune_config = tune.TuneConfig(
-        search_alg=make_searcher(space, settings.seed),
-        scheduler=make_scheduler(space),
+        search_alg=make_searcher(space, settings.seed, settings.search),
+        scheduler=make_scheduler(space, settings.scheduler),
         num_samples=settings.num_samples,
         max_concurrent_trials=settings.max_concurrent,
         time_budget_s=settings.time_budget_s,
@@ -366,7 +374,7 @@ def run_study(settings: StudySettings, data, args, started: float) -> int:
     from .results import finish_study
 
     run_dir = finish_study(settings, grid, data, wall_seconds=time.perf_counter() - started)
-    if run_dir is not None:
+    if run_dir is not None and settings.report:
         from .report import report_after_study
 
         report_after_study(run_dir, data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import optuna
-from ray.tune.schedulers import ASHAScheduler
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from search_spaces import Choice, IntRange, LogUniform, SearchSpace, Uniform
@@ -42,8 +42,15 @@ class DefineByRun:
         return dict(self.space.fixed)
 
 
-def make_searcher(space: SearchSpace, seed: int) -> OptunaSearch:
-    """Seeded multivariate TPE; the space's hand-tuned config is evaluated first."""
+def make_searcher(space: SearchSpace, seed: int, method: str = "tpe") -> OptunaSearch:
+    """Seeded multivariate TPE with the space's hand-tuned config first; or seeded random search."""
+    if method == "random":
+        return OptunaSearch(
+            space=DefineByRun(space),
+            metric=METRIC,
+            mode=MODE,
+            sampler=optuna.samplers.RandomSampler(seed=seed),
+        )
     sampler = optuna.samplers.TPESampler(
         multivariate=True, seed=seed, n_startup_trials=max(4, len(space.params) // 2)
     )
@@ -56,15 +63,16 @@ def make_searcher(space: SearchSpace, seed: int) -> OptunaSearch:
     )
 
 
-class PromptASHA(ASHAScheduler):
-    """ASHA that has Tune save the study's state in the same step a trial is added or ends.
+class PromptStateSave:
+    """A scheduler mixin that has Tune save the study's state in the same step a trial is added
+    or ends.
 
     Tune saves its experiment state at most every 10 s ("auto"); a driver killed inside that
     window left a finished or pruned trial recorded as running (`--resume` ran it again) or a
     new trial unrecorded (`--resume` dropped it and drew another). Tune gives a scheduler its
     controller, and the controller saves at the end of every step when its checkpoint manager is
     flagged: by then the trial is TERMINATED (or PENDING). Private attributes, so this class is
-    the one place to change when Ray moves them; without them it is plain ASHA.
+    the one place to change when Ray moves them; without them it is the plain scheduler.
     """
 
     def on_trial_add(self, tune_controller, trial) -> None:
@@ -76,6 +84,14 @@ class PromptASHA(ASHAScheduler):
         _save_state_this_step(tune_controller)
 
 
+class PromptASHA(PromptStateSave, ASHAScheduler):
+    """ASHA: prunes trials that trail their peers at each rung."""
+
+
+class PromptFIFO(PromptStateSave, FIFOScheduler):
+    """No pruning: every trial runs until it meets the targets, stalls or ends."""
+
+
 def _save_state_this_step(tune_controller) -> None:
     # Schedulers get the controller inside a wrapper that warns on every private attribute.
     controller = vars(tune_controller).get("_tune_controller", tune_controller)
@@ -84,8 +100,10 @@ def _save_state_this_step(tune_controller) -> None:
         manager._should_force_sync_up = True
 
 
-def make_scheduler(space: SearchSpace) -> ASHAScheduler:
+def make_scheduler(space: SearchSpace, kind: str = "asha") -> FIFOScheduler:
     """Epochs are the time unit: one `tune.report` per epoch."""
+    if kind == "none":
+        return PromptFIFO()
     max_epochs = int(space.fixed["max_epochs"])
     return PromptASHA(
         time_attr="training_iteration",

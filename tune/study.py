@@ -17,6 +17,10 @@ STUDY_FILE = "study.json"
 
 # A CPU-only study has to finish on a laptop: these bound it when the space has no caps of its own.
 CPU_TIME_BUDGET_S = 960
+# `--search random --scheduler none` is plain Ray Tune: what TPE, the hand-tuned start and ASHA add
+# is measured against it (bench/peers.py).
+SEARCH_METHODS = ("tpe", "random")
+SCHEDULERS = ("asha", "none")
 
 
 @dataclass
@@ -42,6 +46,9 @@ class StudySettings:
     aus: list[int] | None = None
     max_failures: int = 2
     allow_outside_root: bool = False
+    search: str = "tpe"
+    scheduler: str = "asha"
+    report: bool = True
 
     @property
     def experiment_path(self) -> str:

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,7 @@ def make_reporter(
                 "targets_met": met,
                 "stopped_by": _stop_reason(met, self.model.stop_training, epoch, config),
                 "node_id": node_id,
+                "reported_at": time.time(),  # Tune's `timestamp` has whole seconds only
             }
             if not improved:
                 tune.report(metrics)
