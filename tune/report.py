@@ -243,7 +243,8 @@ def study_section(
     parts.append(
         html.paragraph(
             "status: met-targets = stopped by the target stopper; pruned = stopped early by ASHA; "
-            "finished = ran to patience or its epoch limit; score = best validation "
+            "finished = ran to patience or its epoch limit; cut-short = stopped by the study's "
+            "time budget or --stop-on-target; score = best validation "
             "0.5 x emotion accuracy + 0.5 x AU macro F1 so far."
         )
     )

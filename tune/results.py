@@ -26,7 +26,9 @@ TABLE_METRICS = (
 
 
 def trial_status(trial, ended: bool = False) -> str:
-    """met-targets / pruned / finished / errored / unfinished, from what the trial last said.
+    """met-targets / pruned / finished / cut-short / errored / unfinished, from what the trial
+    last said. A trial Tune ended itself (ASHA, the stopper) has `done` in its last result; one
+    stopped from outside (the study's time budget, --stop-on-target) has not: cut-short.
 
     `ended`: Tune is completing the trial but has not updated its status yet (callbacks).
     """
@@ -39,7 +41,9 @@ def trial_status(trial, ended: bool = False) -> str:
         return "met-targets"
     if last.get("stopped_by") in ("patience", "max_epochs"):
         return "finished"
-    return "pruned" if last else "not-started"
+    if not last:
+        return "not-started"
+    return "pruned" if last.get("done") else "cut-short"
 
 
 def results_table(grid, searched: list[str]) -> pd.DataFrame:

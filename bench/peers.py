@@ -1,0 +1,225 @@
+"""This project against the tools a user would pick instead, on the built-in set (goal: time to
+target <= 0.5x KerasTuner Hyperband and <= 0.7x plain Optuna).
+
+Five tools, each in its own process (bench/peer_runners.py), one after the other on the whole
+machine, three seeds, tools interleaved within a seed so drift in the machine hits all alike:
+ours (Optuna TPE + hand-tuned start + ASHA + target stopping, trials in parallel), KerasTuner
+Hyperband and BayesianOptimization, plain Optuna (TPE, MedianPruner, sequential) and Ray Tune with
+random search and no scheduler. Same split, model family, pipeline, ranges, targets and budget.
+
+Time to target runs from the process launch (imports, data, Ray start all count) to the first
+epoch of any trial that meets every target. CPU-s is the whole machine's busy time during the run
+(/proc/stat), so Ray's own daemons count; nothing else should run meanwhile.
+
+    python bench/peers.py [--seeds 0 1 2] [--budget-s 150] [--space large_sample] [--tiny]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RUNNER = HERE / "peer_runners.py"
+TOOLS = ("ours", "kt-hyperband", "kt-bayes", "optuna", "ray-random")
+GOALS = {"kt-hyperband": 0.5, "optuna": 0.7}  # ours / peer time to target
+GRACE_S = 300  # past the budget: start-up, the last epoch, the test evaluation
+
+
+@dataclass
+class Run:
+    """One tool on one seed: the runner's outcome plus what the harness measured around it."""
+
+    outcome: dict[str, Any]
+    wall_s: float
+    cpu_s: float
+
+    @property
+    def tool(self) -> str:
+        return self.outcome["tool"]
+
+    @property
+    def time_to_target(self) -> float:
+        value = self.outcome.get("time_to_target_s")
+        return math.inf if value is None else float(value)
+
+
+def machine_busy_seconds() -> float:
+    """CPU-seconds every core of the machine has spent busy since boot (/proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def run_one(tool: str, seed: int, args, out: Path) -> Run:
+    logs = out / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    result = out / f"{tool}-seed{seed}.json"
+    command = [sys.executable, str(RUNNER), tool, "--seed", str(seed), "--space", args.space]
+    command += ["--budget-s", str(args.budget_s), "--max-trials", str(args.max_trials)]
+    command += ["--out", str(out), "--targets", json.dumps(args.targets)]
+    if args.data:
+        command += ["--data", args.data]
+    busy = machine_busy_seconds()
+    started = time.monotonic()
+    command += ["--launched-at", repr(time.time())]
+    log_file = logs / f"{tool}-seed{seed}.log"
+    with open(log_file, "w") as log:
+        process = subprocess.run(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=args.budget_s + GRACE_S,
+            check=False,
+        )
+    wall = time.monotonic() - started
+    cpu = machine_busy_seconds() - busy
+    if process.returncode != 0 or not result.is_file():
+        raise SystemExit(f"{tool} seed {seed} failed (exit {process.returncode}); see {log_file}")
+    return Run(outcome=json.loads(result.read_text()), wall_s=wall, cpu_s=cpu)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else math.nan
+
+
+def summarise(runs: list[Run]) -> list[dict[str, Any]]:
+    """Medians per tool; a run that never met the targets counts as infinitely slow."""
+    ours = median([r.time_to_target for r in runs if r.tool == "ours"])
+    rows = []
+    for tool in TOOLS:
+        mine = [r for r in runs if r.tool == tool]
+        if not mine:
+            continue
+
+        def med(key: str, of=mine) -> float:
+            return median([r.outcome[key] for r in of if r.outcome.get(key) is not None])
+
+        ttt = median([r.time_to_target for r in mine])
+        walls = median([r.wall_s for r in mine])
+        rows.append(
+            {
+                "tool": tool,
+                "time_to_target_s": ttt,
+                "reached": sum(math.isfinite(r.time_to_target) for r in mine),
+                "runs": len(mine),
+                # ours / peer; a peer that did not get there is slower than its whole run
+                "ratio": ours / ttt if math.isfinite(ttt) else ours / walls,
+                "ratio_is_bound": not math.isfinite(ttt),
+                "best_val_score": med("best_val_score"),
+                "test_emotion_accuracy": med("test_emotion_accuracy"),
+                "test_au_f1_macro": med("test_au_f1_macro"),
+                "trials_started": med("trials_started"),
+                "trials_finished": med("trials_finished"),
+                "epochs": med("epochs"),
+                "cpu_s": median([r.cpu_s for r in mine]),
+                "wall_s": walls,
+            }
+        )
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    header = (
+        "| tool | time to target s (median) | reached | ours ÷ peer | best val score "
+        "| test emotion acc | test AU macro F1 | trials started / finished | epochs | CPU-s "
+        "| wall s |"
+    )
+    lines = [header, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        ttt = row["time_to_target_s"]
+        shown_ttt = f"{ttt:.1f}" if math.isfinite(ttt) else "not reached"
+        ratio = "1" if row["tool"] == "ours" else f"{row['ratio']:.2f}"
+        if row["ratio_is_bound"]:
+            ratio = f"< {row['ratio']:.2f}"
+        lines.append(
+            f"| {row['tool']} | {shown_ttt} | {row['reached']}/{row['runs']} | {ratio} "
+            f"| {row['best_val_score']:.3f} | {row['test_emotion_accuracy']:.3f} "
+            f"| {row['test_au_f1_macro']:.3f} "
+            f"| {row['trials_started']:g} / {row['trials_finished']:g} | {row['epochs']:g} "
+            f"| {row['cpu_s']:.0f} | {row['wall_s']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def goal_lines(rows: list[dict[str, Any]]) -> list[str]:
+    by_tool = {row["tool"]: row for row in rows}
+    lines = []
+    for tool, goal in GOALS.items():
+        if tool in by_tool and "ours" in by_tool:
+            ratio = by_tool[tool]["ratio"]
+            verdict = "met" if ratio <= goal else "NOT met"
+            bound = "< " if by_tool[tool]["ratio_is_bound"] else ""
+            lines.append(f"goal ours/{tool} <= {goal}: {bound}{ratio:.2f}, {verdict}")
+    return lines
+
+
+def parse_args(argv: list[str] | None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--tools", nargs="+", choices=TOOLS, default=list(TOOLS))
+    parser.add_argument("--space", default="large_sample")
+    parser.add_argument("--budget-s", type=float, default=150.0, help="search seconds per run")
+    parser.add_argument("--max-trials", type=int, default=8, help="x the space's max epochs")
+    parser.add_argument("--data", help="CK+ folder or CSV (default: the built-in set)")
+    parser.add_argument("--target", action="append", default=[], metavar="METRIC=VALUE")
+    parser.add_argument("--out", type=Path, help="default: runs/bench-peers-<time>")
+    parser.add_argument(
+        "--tiny", action="store_true", help="one seed, the tiny space, 2 trials, 40 s: a check"
+    )
+    args = parser.parse_args(argv)
+    if args.tiny:
+        args.seeds, args.space, args.max_trials = args.seeds[:1], "tiny", 2
+        args.budget_s = min(args.budget_s, 40.0)
+    args.targets = {k: float(v) for k, _, v in (t.partition("=") for t in args.target)}
+    args.out = args.out or Path("runs") / f"bench-peers-{datetime.now():%Y%m%d-%H%M%S}"
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    cores = os.cpu_count()
+    print(
+        f"peers: {len(args.tools)} tools x {len(args.seeds)} seeds, space {args.space}, "
+        f"{args.budget_s:g} s of search and <= {args.max_trials} trials' epochs each, "
+        f"{cores} cores; results in {args.out}",
+        flush=True,
+    )
+    runs = []
+    for seed in args.seeds:
+        for tool in args.tools:
+            run = run_one(tool, seed, args, args.out)
+            runs.append(run)
+            ttt = run.time_to_target
+            print(
+                f"seed {seed} {tool:<13} time to target "
+                f"{f'{ttt:.1f} s' if math.isfinite(ttt) else 'not reached'}, "
+                f"best val score {run.outcome.get('best_val_score') or math.nan:.3f}, "
+                f"{run.outcome['trials_started']} trials, wall {run.wall_s:.0f} s, "
+                f"CPU {run.cpu_s:.0f} s",
+                flush=True,
+            )
+    rows = summarise(runs)
+    table = format_table(rows)
+    goals = goal_lines(rows)
+    print(table)
+    print("\n".join(goals))
+    records = [{**r.outcome, "wall_s": r.wall_s, "cpu_s": r.cpu_s} for r in runs]
+    (args.out / "runs.json").write_text(json.dumps(records, indent=2))
+    (args.out / "table.md").write_text(table + "\n\n" + "\n".join(goals) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
