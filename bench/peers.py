@@ -95,7 +95,9 @@ def median(values: list[float]) -> float:
 
 def summarise(runs: list[Run]) -> list[dict[str, Any]]:
     """Medians per tool; a run that never met the targets counts as infinitely slow."""
-    ours = median([r.time_to_target for r in runs if r.tool == "ours"])
+    ours_runs = [r for r in runs if r.tool == "ours"]
+    ours = median([r.time_to_target for r in ours_runs])
+    ours_wall = median([r.wall_s for r in ours_runs])
     rows = []
     for tool in TOOLS:
         mine = [r for r in runs if r.tool == tool]
@@ -113,9 +115,7 @@ def summarise(runs: list[Run]) -> list[dict[str, Any]]:
                 "time_to_target_s": ttt,
                 "reached": sum(math.isfinite(r.time_to_target) for r in mine),
                 "runs": len(mine),
-                # ours / peer; a peer that did not get there is slower than its whole run
-                "ratio": ours / ttt if math.isfinite(ttt) else ours / walls,
-                "ratio_is_bound": not math.isfinite(ttt),
+                **time_ratio(ours, ours_wall, ttt, walls),
                 "best_val_score": med("best_val_score"),
                 "test_emotion_accuracy": med("test_emotion_accuracy"),
                 "test_au_f1_macro": med("test_au_f1_macro"),
@@ -129,6 +129,24 @@ def summarise(runs: list[Run]) -> list[dict[str, Any]]:
     return rows
 
 
+def time_ratio(ours: float, ours_wall: float, peer: float, peer_wall: float) -> dict[str, Any]:
+    """ours / peer time to target. A tool that never got there is slower than its whole run, so
+    one side missing gives a bound ("<" or ">"), both missing gives no ratio at all ("n/a")."""
+    if math.isfinite(ours) and math.isfinite(peer):
+        return {"ratio": ours / peer, "ratio_bound": ""}
+    if math.isfinite(ours):
+        return {"ratio": ours / peer_wall, "ratio_bound": "<"}
+    if math.isfinite(peer):
+        return {"ratio": ours_wall / peer, "ratio_bound": ">"}
+    return {"ratio": math.nan, "ratio_bound": "n/a"}
+
+
+def shown_ratio(row: dict[str, Any]) -> str:
+    if row["ratio_bound"] == "n/a":
+        return "n/a (neither reached)"
+    return f"{row['ratio_bound']} {row['ratio']:.2f}".strip()
+
+
 def format_table(rows: list[dict[str, Any]]) -> str:
     header = (
         "| tool | time to target s (median) | reached | ours ÷ peer | best val score "
@@ -139,9 +157,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         ttt = row["time_to_target_s"]
         shown_ttt = f"{ttt:.1f}" if math.isfinite(ttt) else "not reached"
-        ratio = "1" if row["tool"] == "ours" else f"{row['ratio']:.2f}"
-        if row["ratio_is_bound"]:
-            ratio = f"< {row['ratio']:.2f}"
+        ratio = "1" if row["tool"] == "ours" else shown_ratio(row)
         lines.append(
             f"| {row['tool']} | {shown_ttt} | {row['reached']}/{row['runs']} | {ratio} "
             f"| {row['best_val_score']:.3f} | {row['test_emotion_accuracy']:.3f} "
@@ -157,10 +173,11 @@ def goal_lines(rows: list[dict[str, Any]]) -> list[str]:
     lines = []
     for tool, goal in GOALS.items():
         if tool in by_tool and "ours" in by_tool:
-            ratio = by_tool[tool]["ratio"]
-            verdict = "met" if ratio <= goal else "NOT met"
-            bound = "< " if by_tool[tool]["ratio_is_bound"] else ""
-            lines.append(f"goal ours/{tool} <= {goal}: {bound}{ratio:.2f}, {verdict}")
+            row = by_tool[tool]
+            met = row["ratio_bound"] in ("", "<") and row["ratio"] <= goal
+            lines.append(
+                f"goal ours/{tool} <= {goal}: {shown_ratio(row)}, {'met' if met else 'NOT met'}"
+            )
     return lines
 
 

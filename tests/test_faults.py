@@ -20,14 +20,14 @@ import pandas as pd
 import pytest
 
 from tests.conftest import start_study
-from tune.trainable import PID_DIR_ENV
+from tune.trainable import HOLD_EPOCH_ENV, PID_DIR_ENV
 
 DONE = {"met-targets", "pruned", "finished"}
 UNREACHABLE = ["--target", "val_emotion_accuracy=1.01"]  # every trial trains all its epochs
 
 
-def driver(args: list[str], pids: Path) -> subprocess.Popen:
-    return start_study(args, **{PID_DIR_ENV: str(pids)})
+def driver(args: list[str], pids: Path, **env: str) -> subprocess.Popen:
+    return start_study(args, **{PID_DIR_ENV: str(pids)}, **env)
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str, poll: float = 0.05):
@@ -55,17 +55,6 @@ def starts(pids: Path) -> dict[str, list[int]]:
     return ordered
 
 
-def trial_with_epochs(study_dir: Path, count: int) -> Path | None:
-    """The first trial folder whose progress.csv (written by the driver) logs `count` epochs."""
-    for progress in study_dir.glob("trial_*/progress.csv"):
-        try:
-            if len(pd.read_csv(progress)) >= count:
-                return progress.parent
-        except (pd.errors.EmptyDataError, pd.errors.ParserError):
-            continue  # being written
-    return None
-
-
 def finish(process: subprocess.Popen, timeout: float) -> str:
     output, _ = process.communicate(timeout=timeout)
     return output
@@ -75,15 +64,17 @@ def finish(process: subprocess.Popen, timeout: float) -> str:
 def test_a_killed_trial_is_retried_from_its_checkpoint(small_synthetic: Path, tmp_path: Path):
     pids = tmp_path / "pids"
     args = ["--smoke-test", "--data", str(small_synthetic), "--storage", str(tmp_path)]
-    study = driver([*args, "--name", "kill", "--num-samples", "1", *UNREACHABLE], pids)
+    # The trial's first start waits after reporting epoch 2: `tune.report` has returned, so Tune
+    # has registered that epoch's checkpoint (a checkpoint folder in the storage alone is not one
+    # Tune restores from), and epoch 3 cannot finish before the kill lands.
+    hold = {HOLD_EPOCH_ENV: "2"}
+    study = driver([*args, "--name", "kill", "--num-samples", "1", *UNREACHABLE], pids, **hold)
     try:
-        # A checkpoint folder in the storage is not yet a checkpoint Tune restores from: the
-        # driver registers it in a save round trip after logging the epoch, and only then asks
-        # for the next epoch. A second logged epoch proves the first one's checkpoint counts.
-        trial_dir = wait_for(lambda: trial_with_epochs(tmp_path / "kill", 2), 150, "epoch 2")
-        (trial_id, (pid,)), *_ = starts(pids).items()
-        os.kill(pid, signal.SIGKILL)
+        held = wait_for(lambda: next(pids.glob("*.held"), None), 150, "the trial to hold")
+        trial_id, pid, _ = held.name.rsplit(".", 2)
+        os.kill(int(pid), signal.SIGKILL)
         killed_at = time.monotonic()
+        held.unlink()
         output = finish(study, 150)
     finally:
         study.kill()
@@ -92,8 +83,10 @@ def test_a_killed_trial_is_retried_from_its_checkpoint(small_synthetic: Path, tm
     (row,) = table.to_dict("records")
     assert row["trial_id"] == trial_id and row["status"] in DONE
     assert row["retries"] >= 1 and row["epochs"] == 3
+    assert starts(pids)[trial_id][0] == int(pid)
     assert len(starts(pids)[trial_id]) == 2, "the trial was not started again"
-    epochs = pd.read_csv(trial_dir / "progress.csv")["epoch"].tolist()
+    (progress,) = (tmp_path / "kill").glob("trial_*/progress.csv")
+    epochs = pd.read_csv(progress)["epoch"].tolist()
     assert epochs.count(1) == 1, f"the retry started from scratch, not its checkpoint: {epochs}"
     assert time.monotonic() - killed_at < 150
 

@@ -23,6 +23,10 @@ CHECKPOINT_STATE = "state.json"
 # `<FERTUNE_PID_DIR>/<trial_id>.<pid>.pid`, on the trial's own node, at once (the trial folder's
 # `pid` file reaches the storage only at the next sync).
 PID_DIR_ENV = "FERTUNE_PID_DIR"
+# With FERTUNE_PID_DIR: a trial's first start waits after reporting this epoch (so Tune has its
+# checkpoint) until `<FERTUNE_PID_DIR>/<trial_id>.<pid>.held` is removed: a kill at a known point.
+HOLD_EPOCH_ENV = "FERTUNE_HOLD_AT_EPOCH"
+HOLD_LIMIT_S = 600.0
 
 
 def run_trial(config: dict[str, Any], data: TrainingData) -> None:
@@ -41,7 +45,7 @@ def run_trial(config: dict[str, Any], data: TrainingData) -> None:
     # TensorBoard first: an epoch's event files are on disk before its report syncs them.
     callbacks = [
         *make_tensorboard_callbacks(config, trial_dir / "tb"),
-        make_reporter(config, node_id=_node_id(), history=earlier),
+        make_reporter(config, node_id=_node_id(), history=earlier, hold=resume is None),
     ]
     train({**config, "threads": threads}, data, callbacks, resume=resume, verbose=False)
 
@@ -54,6 +58,18 @@ def write_pid(trial_dir: Path, trial_id: str) -> None:
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         (Path(folder) / f"{trial_id}.{pid}.pid").write_text(pid)
+
+
+def hold_after(epoch: int) -> None:
+    """The fault-injection pause of HOLD_EPOCH_ENV; a no-op unless both variables are set."""
+    folder, at = os.environ.get(PID_DIR_ENV), os.environ.get(HOLD_EPOCH_ENV)
+    if not folder or not at or int(at) != epoch:
+        return
+    marker = Path(folder) / f"{tune.get_context().get_trial_id()}.{os.getpid()}.held"
+    marker.write_text(str(epoch))
+    deadline = time.monotonic() + HOLD_LIMIT_S
+    while marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _cpu_share(context) -> int:
@@ -82,11 +98,15 @@ def _resume_point(checkpoint: tune.Checkpoint | None) -> ResumePoint | None:
 
 
 def make_reporter(
-    config: dict[str, Any], node_id: str, history: dict[str, list[float]] | None = None
+    config: dict[str, Any],
+    node_id: str,
+    history: dict[str, list[float]] | None = None,
+    hold: bool = False,
 ):
     """A Keras callback: one `tune.report` per epoch, with a checkpoint when the score improves.
 
-    `history` is a resumed trial's past epochs, so the reported score stays best-so-far.
+    `history` is a resumed trial's past epochs, so the reported score stays best-so-far; `hold`
+    lets HOLD_EPOCH_ENV pause this start (a retried trial never waits again).
     """
     import keras
 
@@ -123,9 +143,14 @@ def make_reporter(
                 "node_id": node_id,
                 "reported_at": time.time(),  # Tune's `timestamp` has whole seconds only
             }
-            if not improved:
+            if improved:
+                self.report_with_checkpoint(metrics, epoch, score)
+            else:
                 tune.report(metrics)
-                return
+            if hold:
+                hold_after(epoch + 1)
+
+        def report_with_checkpoint(self, metrics: dict[str, Any], epoch: int, score: float):
             with tempfile.TemporaryDirectory(prefix="fertune-ckpt-") as folder:
                 self.model.save(Path(folder) / CHECKPOINT_MODEL)
                 history = Path(folder) / CHECKPOINT_HISTORY
