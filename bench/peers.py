@@ -29,9 +29,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from peer_runners import TOOLS  # bench/ is on sys.path when this file runs
+
 HERE = Path(__file__).resolve().parent
 RUNNER = HERE / "peer_runners.py"
-TOOLS = ("ours", "kt-hyperband", "kt-bayes", "optuna", "ray-random")
 GOALS = {"kt-hyperband": 0.5, "optuna": 0.7}  # ours / peer time to target
 GRACE_S = 300  # past the budget: start-up, the last epoch, the test evaluation
 

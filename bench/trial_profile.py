@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -36,7 +37,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=4)
     args = parser.parse_args()
     clock = Clock()
-    import keras
+    import keras  # noqa: F401
     import tensorflow as tf  # noqa: F401
 
     clock.lap("import TensorFlow + Keras")
@@ -98,12 +99,11 @@ def main() -> int:
         DefineByRun(space)(trial)
         study.tell(trial, 0.5)
     clock.lap("Optuna: 8 TPE ask/tell rounds")
-    del keras
     width = max(len(phase) for phase, _ in clock.rows)
     print(f"one trial, input {args.input_size} px, {args.threads} TF thread(s), pid {os.getpid()}")
     for phase, seconds in clock.rows:
         print(f"{phase:<{width}}  {seconds:7.2f} s")
-    steady = sorted(times[1:])[len(times[1:]) // 2] if len(times) > 1 else times[0]
+    steady = statistics.median(times[1:] or times)
     print(f"first epoch costs {times[0] - steady:.2f} s more than a steady one ({steady:.2f} s)")
     return 0
 

@@ -37,3 +37,33 @@ def test_peers_benchmark_runs_every_tool_in_tiny_mode(small_synthetic: Path, tmp
         assert f"| {tool} |" in table
     assert "goal ours/kt-hyperband <= 0.5" in table and "goal ours/optuna <= 0.7" in table
     assert table.splitlines()[0] in done.stdout
+
+
+@pytest.fixture
+def peers(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import peers
+
+    return peers
+
+
+def run_of(peers, tool: str, time_to_target: float | None, wall_s: float):
+    outcome = {"tool": tool, "seed": 0, "time_to_target_s": time_to_target}
+    return peers.Run(outcome=outcome, wall_s=wall_s, cpu_s=1.0)
+
+
+@pytest.mark.parametrize(
+    ("ours", "peer", "shown", "met"),
+    [
+        ((30.0, 100.0), (100.0, 100.0), "0.30", True),  # both reached: the plain ratio
+        ((30.0, 100.0), (None, 200.0), "< 0.15", True),  # the peer never did: below its wall time
+        ((None, 100.0), (500.0, 600.0), "> 0.20", False),  # only the peer did: never a goal met
+        ((None, 100.0), (None, 100.0), "n/a (neither reached)", False),
+    ],
+)
+def test_time_ratio_is_a_bound_when_a_tool_never_reached_the_targets(
+    peers, ours: tuple, peer: tuple, shown: str, met: bool
+):
+    rows = peers.summarise([run_of(peers, "ours", *ours), run_of(peers, "optuna", *peer)])
+    (line,) = [line for line in peers.goal_lines(rows) if "optuna" in line]
+    assert line == f"goal ours/optuna <= 0.7: {shown}, {'met' if met else 'NOT met'}"

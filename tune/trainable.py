@@ -45,7 +45,12 @@ def run_trial(config: dict[str, Any], data: TrainingData) -> None:
     # TensorBoard first: an epoch's event files are on disk before its report syncs them.
     callbacks = [
         *make_tensorboard_callbacks(config, trial_dir / "tb"),
-        make_reporter(config, node_id=_node_id(), history=earlier, hold=resume is None),
+        make_reporter(
+            config,
+            node_id=_node_id(),
+            history=earlier,
+            hold_at=_hold_epoch() if resume is None else None,
+        ),
     ]
     train({**config, "threads": threads}, data, callbacks, resume=resume, verbose=False)
 
@@ -60,12 +65,17 @@ def write_pid(trial_dir: Path, trial_id: str) -> None:
         (Path(folder) / f"{trial_id}.{pid}.pid").write_text(pid)
 
 
+def _hold_epoch() -> int | None:
+    """HOLD_EPOCH_ENV's epoch, when it and PID_DIR_ENV (where the marker goes) are both set."""
+    at = os.environ.get(HOLD_EPOCH_ENV)
+    return int(at) if at and os.environ.get(PID_DIR_ENV) else None
+
+
 def hold_after(epoch: int) -> None:
-    """The fault-injection pause of HOLD_EPOCH_ENV; a no-op unless both variables are set."""
-    folder, at = os.environ.get(PID_DIR_ENV), os.environ.get(HOLD_EPOCH_ENV)
-    if not folder or not at or int(at) != epoch:
-        return
-    marker = Path(folder) / f"{tune.get_context().get_trial_id()}.{os.getpid()}.held"
+    """The fault-injection pause of HOLD_EPOCH_ENV, until the test removes the marker."""
+    marker = (
+        Path(os.environ[PID_DIR_ENV]) / f"{tune.get_context().get_trial_id()}.{os.getpid()}.held"
+    )
     marker.write_text(str(epoch))
     deadline = time.monotonic() + HOLD_LIMIT_S
     while marker.exists() and time.monotonic() < deadline:
@@ -101,12 +111,12 @@ def make_reporter(
     config: dict[str, Any],
     node_id: str,
     history: dict[str, list[float]] | None = None,
-    hold: bool = False,
+    hold_at: int | None = None,
 ):
     """A Keras callback: one `tune.report` per epoch, with a checkpoint when the score improves.
 
-    `history` is a resumed trial's past epochs, so the reported score stays best-so-far; `hold`
-    lets HOLD_EPOCH_ENV pause this start (a retried trial never waits again).
+    `history` is a resumed trial's past epochs, so the reported score stays best-so-far; `hold_at`
+    pauses this start after that epoch's report (HOLD_EPOCH_ENV; a retried trial never waits).
     """
     import keras
 
@@ -147,8 +157,8 @@ def make_reporter(
                 self.report_with_checkpoint(metrics, epoch, score)
             else:
                 tune.report(metrics)
-            if hold:
-                hold_after(epoch + 1)
+            if epoch + 1 == hold_at:
+                hold_after(hold_at)
 
         def report_with_checkpoint(self, metrics: dict[str, Any], epoch: int, score: float):
             with tempfile.TemporaryDirectory(prefix="fertune-ckpt-") as folder:
