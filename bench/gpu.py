@@ -118,7 +118,7 @@ def epoch_seconds(args, data, input_size: int) -> float:
     """The second epoch's time of one config trained in this process."""
     import keras
 
-    from core.train import train
+    from core.loop import train
 
     times: list[float] = []
 

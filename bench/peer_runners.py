@@ -81,7 +81,7 @@ class Tracker:
         """A Keras callback; it must run before any callback that reads `val_score`."""
         import keras
 
-        from core.train import combined_score
+        from core.config import combined_score, targets_met
 
         tracker = self
         targets = dict(config["targets"])
@@ -99,8 +99,7 @@ class Tracker:
                     self.model.stop_training = True  # cut short by the deadline: not counted,
                     return  # as Tune drops what a trial reports after its time budget
                 tracker.epochs += 1
-                met = all(logs.get(name, -math.inf) >= value for name, value in targets.items())
-                if met and tracker.first_target_at is None:
+                if targets_met(logs, targets) and tracker.first_target_at is None:
                     tracker.first_target_at = time.time()
                 if score > tracker.best_score:
                     tracker.best_score = score
@@ -119,12 +118,12 @@ class Tracker:
         if self.best_weights is None:
             return
         outcome.best_val_score = self.best_score
+        from core.loop import evaluate_on_test
         from core.models import build_model
-        from core.train import evaluate
 
         model = build_model(self.best_config)
         model.set_weights(self.best_weights)
-        fill_test_scores(outcome, evaluate(model, self.best_config, data))
+        fill_test_scores(outcome, evaluate_on_test(model, self.best_config, data))
 
 
 def fill_test_scores(outcome: Outcome, report: dict[str, Any]) -> None:
@@ -134,7 +133,7 @@ def fill_test_scores(outcome: Outcome, report: dict[str, Any]) -> None:
 
 def trial_config(space, values: dict[str, Any], job: Job, data) -> dict[str, Any]:
     """A full training config, as a study trial gets it: fixed values, searched values, targets."""
-    from core.train import full_config
+    from core.config import full_config
 
     config = full_config({**space.fixed, **values})
     if job.targets:
@@ -145,7 +144,7 @@ def trial_config(space, values: dict[str, Any], job: Job, data) -> dict[str, Any
 
 def target_stopping(config: dict[str, Any]):
     """The same stopping every trial of ours gets: targets, then patience after min_epochs."""
-    from core.train import make_target_stopping
+    from core.callbacks import make_target_stopping
 
     return make_target_stopping(config["targets"], config["min_epochs"], config["patience"])
 
@@ -153,7 +152,7 @@ def target_stopping(config: dict[str, Any]):
 def fit(config: dict[str, Any], data, callbacks: list[Any], model=None, **fit_kwargs):
     """core.train's pipeline for one config: per-trial views, oversampling, augmentation."""
     from core.models import build_model
-    from core.train import make_datasets, trial_views
+    from core.pipeline import make_datasets, trial_views
 
     train_ds, val_ds, _, _ = make_datasets(config, data, trial_views(config, data.prepared))
     model = model if model is not None else build_model(config)
@@ -271,18 +270,19 @@ class BudgetSpent(Exception):
 
 
 def declare(hp, space) -> dict[str, Any]:
-    """Our domains in KerasTuner's terms: Choice, Int with a step, Float (log for LogUniform)."""
-    from search_spaces import Choice, IntRange, LogUniform, Uniform
+    """Our domains in KerasTuner's terms (from tune.search's one translation of a domain)."""
+    import optuna
+
+    from tune.search import distribution
 
     for name, domain in space.params.items():
-        if isinstance(domain, Choice):
-            hp.Choice(name, list(domain.values))
-        elif isinstance(domain, IntRange):
-            hp.Int(name, domain.low, domain.high, step=domain.step)
-        elif isinstance(domain, LogUniform):
-            hp.Float(name, domain.low, domain.high, sampling="log")
-        elif isinstance(domain, Uniform):
-            hp.Float(name, domain.low, domain.high)
+        dist = distribution(domain)
+        if isinstance(dist, optuna.distributions.CategoricalDistribution):
+            hp.Choice(name, list(dist.choices))
+        elif isinstance(dist, optuna.distributions.IntDistribution):
+            hp.Int(name, dist.low, dist.high, step=dist.step)
+        else:
+            hp.Float(name, dist.low, dist.high, sampling="log" if dist.log else "linear")
     return dict(hp.values)
 
 
@@ -345,7 +345,7 @@ def run(job: Job) -> Outcome:
         space = space.capped(cpu_caps(space))  # what tune.run does on a machine without a GPU
     data = load_training_data(job.data, seed=job.seed, progress=False)
     if RUNNERS[job.tool] is not run_study:
-        from core.train import configure_threads
+        from core.threads import configure_threads
 
         configure_threads(os.cpu_count())  # one trial at a time gets every core
     outcome = Outcome(tool=job.tool, seed=job.seed)
@@ -385,12 +385,13 @@ def parse_job(argv: list[str]) -> Job:
 
 
 def main(argv: list[str]) -> int:
+    from core.files import write_json_atomically
+
     job = parse_job(argv)
     job.out.mkdir(parents=True, exist_ok=True)
     outcome = run(job)
     result = job.out / f"{job.tool}-seed{job.seed}.json"
-    result.with_suffix(".tmp").write_text(json.dumps(asdict(outcome), indent=2))
-    os.replace(result.with_suffix(".tmp"), result)
+    write_json_atomically(result, asdict(outcome))
     return 0
 
 

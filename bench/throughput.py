@@ -14,10 +14,12 @@ import time
 
 import numpy as np
 
+from core.config import full_config
 from core.dataset import load_training_data
 from core.models import build_model
+from core.pipeline import make_datasets, trial_views
 from core.split import oversample
-from core.train import configure_threads, full_config, make_datasets, trial_views
+from core.threads import configure_threads
 
 
 class EpochTimer:

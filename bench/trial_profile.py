@@ -41,9 +41,11 @@ def main() -> int:
     import tensorflow as tf  # noqa: F401
 
     clock.lap("import TensorFlow + Keras")
+    from core.config import full_config
     from core.dataset import load_training_data
     from core.models import build_model
-    from core.train import configure_threads, full_config, make_datasets, trial_views
+    from core.pipeline import make_datasets, trial_views
+    from core.threads import configure_threads
     from search_spaces import get
     from tune.study import cpu_caps
 

@@ -6,6 +6,7 @@ import argparse
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from .errors import ConfigError, UserError
 
@@ -73,3 +74,28 @@ def _number(text: str, kind: type) -> int | float:
         return kind(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+
+
+def add_target_option(parser: argparse.ArgumentParser) -> None:
+    """`--target METRIC=VALUE`, repeatable, shared by core.train and tune.run."""
+    from .config import DEFAULT_TARGETS
+
+    defaults = ", ".join(f"{k}={v}" for k, v in DEFAULT_TARGETS.items())
+    parser.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="METRIC=VALUE",
+        help=f"validation target; all must be met to stop (default: {defaults})",
+    )
+
+
+def backbone_weights(value: str | None) -> str | None:
+    """`--backbone-weights`: None, 'imagenet', or an existing file, made absolute (trials run in
+    other folders)."""
+    if not value or value == "imagenet":
+        return value
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"--backbone-weights {value}: file does not exist")
+    return str(path.resolve())

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from .labels import DEFAULT_AUS
-from .preprocess import DEFAULT_PREPARED_SIZE, prepare
+from .preprocess import DEFAULT_PREPARED_SIZE, PreparedData, prepare
 from .sources import load_source
-from .split import split_by_subject
-from .train import TrainingData
+from .split import Split, split_by_subject
+
+
+@dataclass
+class TrainingData:
+    """Prepared arrays and the split a config trains on; shared read-only between trials."""
+
+    prepared: PreparedData
+    split: Split
 
 
 def load_training_data(

@@ -24,14 +24,6 @@ from .labels import au_names as default_au_names
 DEFAULT_THRESHOLD = 0.5
 THRESHOLD_GRID: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 20))
 
-# History keys of `model.fit` (validation adds the `val_` prefix to each).
-METRIC_KEYS: tuple[str, ...] = (
-    "emotion_accuracy",
-    "au_binary_accuracy",
-    "au_f1_macro",
-    "au_pr_auc",
-)
-
 
 def emotion_metrics(y_true: Any, y_prob: Any) -> dict[str, Any]:
     """Accuracy, weighted and macro F1, a 3x3 confusion matrix and per-class scores.

@@ -8,9 +8,6 @@ preprocessing).
 
 from __future__ import annotations
 
-import math
-import numbers
-import os
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,42 +17,12 @@ import keras
 import numpy as np
 from keras import ops
 
+from .config import N_BLOCKS, resolve_model_config
 from .errors import ConfigError
-from .labels import DEFAULT_AUS, EMOTIONS
+from .labels import EMOTIONS
 
-MODEL_DEFAULTS: dict[str, Any] = {
-    "input_size": 96,  # square side in pixels, >= 32
-    "backbone": "mobilenet",  # or "mobilenet_v2"
-    "alpha": 1.0,  # width multiplier, one of ALPHAS[backbone]
-    "backbone_weights": None,  # None (train from scratch), "imagenet", or a local weights file
-    "unfreeze_top_blocks": 0,  # transfer only: top blocks left trainable (no effect from scratch)
-    "l1": 0.0,  # L1 on the two Dense(1024) kernels; 0 adds no regulariser
-    "dropout": 0.0,  # after each Dense(1024); 0 adds no layer
-    "n_aus": len(DEFAULT_AUS),
-    "au_pos_weights": None,  # one positive-term weight per AU (au_pos_weights_from_labels)
-    "emotion_loss_weight": 1.0,
-    "au_loss_weight": 1.0,
-    "learning_rate": 1e-3,  # Adam
-    # From scratch, Keras' 0.99 leaves the BatchNorm statistics useless for hundreds of steps,
-    # so validation looks like chance for the first epochs of a small set; 0.9 adapts in ~30.
-    "bn_momentum": 0.9,
-}
-
-# The alphas Keras publishes ImageNet weights for; other widths have no weights to transfer from.
-ALPHAS: dict[str, tuple[float, ...]] = {
-    "mobilenet": (0.25, 0.5, 0.75, 1.0),
-    "mobilenet_v2": (0.35, 0.5, 0.75, 1.0, 1.3, 1.4),
-}
-# Depthwise-separable blocks: MobileNet v1 conv_dw/pw_1..13; MobileNetV2 expanded_conv, block_1..16.
-N_BLOCKS: dict[str, int] = {"mobilenet": 13, "mobilenet_v2": 17}
-
-MIN_INPUT_SIZE = 32
 DENSE_UNITS = 1024
 BACKBONE_LAYER = "backbone"
-WEIGHTS_SUFFIXES = (".h5", ".hdf5", ".keras")
-
-# History keys of `model.fit` (validation adds the `val_` prefix to each).
-LOSS_KEYS: tuple[str, ...] = ("loss", "emotion_loss", "au_loss")
 
 
 @keras.saving.register_keras_serializable(package="fertune")
@@ -95,30 +62,6 @@ def au_pos_weights_from_labels(au_matrix: Any, cap: float = 10.0) -> list[float]
     pos = labels.sum(axis=0)
     neg = labels.shape[0] - pos
     return [1.0 if p == 0 else float(min(n / p, cap)) for p, n in zip(pos, neg, strict=True)]
-
-
-def resolve_model_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The model keys of `config` over MODEL_DEFAULTS, checked; other keys belong to others."""
-    cfg = {key: config.get(key, default) for key, default in MODEL_DEFAULTS.items()}
-    cfg["input_size"] = _integer(cfg, "input_size", MIN_INPUT_SIZE)
-    cfg["n_aus"] = _integer(cfg, "n_aus", 1)
-    cfg["backbone"] = _backbone_name(cfg["backbone"])
-    cfg["alpha"] = _alpha(cfg["backbone"], cfg["alpha"])
-    cfg["backbone_weights"] = _backbone_weights(cfg["backbone_weights"])
-    cfg["unfreeze_top_blocks"] = _integer(cfg, "unfreeze_top_blocks", 0)
-    if cfg["unfreeze_top_blocks"] > N_BLOCKS[cfg["backbone"]]:
-        raise ConfigError(
-            f"unfreeze_top_blocks={cfg['unfreeze_top_blocks']}: {cfg['backbone']} has "
-            f"{N_BLOCKS[cfg['backbone']]} blocks"
-        )
-    cfg["l1"] = _real(cfg, "l1", low=0.0)
-    cfg["dropout"] = _real(cfg, "dropout", low=0.0, high=1.0)
-    cfg["learning_rate"] = _real(cfg, "learning_rate", low=0.0, low_open=True)
-    cfg["emotion_loss_weight"] = _real(cfg, "emotion_loss_weight", low=0.0)
-    cfg["au_loss_weight"] = _real(cfg, "au_loss_weight", low=0.0)
-    cfg["bn_momentum"] = _real(cfg, "bn_momentum", low=0.0, high=1.0)
-    cfg["au_pos_weights"] = _pos_weights(cfg["au_pos_weights"], cfg["n_aus"])
-    return cfg
 
 
 def build_model(config: Mapping[str, Any]) -> keras.Model:
@@ -276,74 +219,3 @@ def _top_block_layer_names(net: keras.Model, backbone: str, n: int) -> set[str]:
 def _first_line(error: object) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
-
-
-def _integer(cfg: Mapping[str, Any], key: str, low: int) -> int:
-    value = cfg[key]
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not ok or not float(value).is_integer() or value < low:
-        raise ConfigError(f"{key}={value!r}: expected a whole number >= {low}")
-    return int(value)
-
-
-def _real(
-    cfg: Mapping[str, Any],
-    key: str,
-    low: float,
-    high: float | None = None,
-    low_open: bool = False,
-) -> float:
-    value = cfg[key]
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = (value > low if low_open else value >= low) and (high is None or value < high)
-    if not ok:
-        bounds = f"{'>' if low_open else '>='} {low}" + (f" and < {high}" if high else "")
-        raise ConfigError(f"{key}={value!r}: expected a number {bounds}")
-    return float(value)
-
-
-def _backbone_name(value: Any) -> str:
-    if not isinstance(value, str) or value not in ALPHAS:
-        raise ConfigError(f"backbone={value!r}: expected one of {', '.join(ALPHAS)}")
-    return str(value)
-
-
-def _alpha(backbone: str, value: Any) -> float:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    for allowed in ALPHAS[backbone]:
-        if ok and math.isclose(float(value), allowed):
-            return allowed
-    choices = ", ".join(str(a) for a in ALPHAS[backbone])
-    raise ConfigError(f"alpha={value!r}: {backbone} accepts {choices}")
-
-
-def _backbone_weights(value: Any) -> str | None:
-    if value is None or value == "imagenet":
-        return value
-    if not isinstance(value, (str, os.PathLike)) or not str(value):
-        raise ConfigError(
-            f"backbone_weights={value!r}: expected None, 'imagenet' or the path of a weights file"
-        )
-    path = Path(value)
-    if not path.is_file():
-        raise ConfigError(f"backbone_weights={path}: no such file")
-    if not path.name.endswith(WEIGHTS_SUFFIXES):
-        raise ConfigError(
-            f"backbone_weights={path}: expected a .weights.h5, .h5 or .keras weights file"
-        )
-    return os.fspath(value)
-
-
-def _pos_weights(value: Any, n_aus: int) -> list[float] | None:
-    if value is None:
-        return None
-    try:
-        weights = [float(w) for w in value]
-    except (TypeError, ValueError):
-        weights = []
-    if len(weights) != n_aus or not all(math.isfinite(w) and w > 0 for w in weights):
-        raise ConfigError(
-            f"au_pos_weights={value!r}: expected {n_aus} positive numbers (one per AU) or None"
-        )
-    return weights

@@ -7,12 +7,12 @@ A model alone cannot be used honestly: its AU head wants the per-AU thresholds t
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .errors import DataError
+from .files import write_json_atomically
 from .labels import EMOTIONS
 from .preprocess import DEFAULT_FACE_MARGIN, PREPARATION_VERSION
 
@@ -48,9 +48,7 @@ def write_thresholds(
 ) -> Path:
     """Write `folder/thresholds.json` whole or not at all."""
     path = Path(folder) / THRESHOLDS_FILE
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(thresholds_payload(report, config, prepared_size), indent=2))
-    os.replace(temporary, path)
+    write_json_atomically(path, thresholds_payload(report, config, prepared_size))
     return path
 
 

@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from core.config import check_known_keys
+from core.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Choice:
@@ -77,6 +80,29 @@ class SearchSpace:
     grace_period: int = 3  # epochs ASHA waits before it compares trials
     num_samples: int = 24
     cpu_caps: Mapping[str, Any] = field(default_factory=dict)  # see `capped`
+
+    def __post_init__(self) -> None:
+        """A misspelt key fails here, when the space's module is imported, not silently later."""
+        self.check()
+
+    def check(self) -> None:
+        """Every key is one training reads; the start point lies inside the domains."""
+        where = f"search space {self.name!r}"
+        check_known_keys(self.params, f"{where}, params")
+        check_known_keys(self.fixed, f"{where}, fixed")
+        check_known_keys([k for k in self.cpu_caps if k != "num_samples"], f"{where}, cpu_caps")
+        both = sorted(set(self.params) & set(self.fixed))
+        if both:
+            raise ConfigError(f"{where}: {', '.join(both)} both searched and fixed")
+        if set(self.start) != set(self.params):
+            searched, given = ", ".join(sorted(self.params)), ", ".join(sorted(self.start))
+            raise ConfigError(
+                f"{where}: the start point must give every searched key "
+                f"(searched: {searched}; start: {given})"
+            )
+        for key, value in self.start.items():
+            if not self.params[key].contains(value):
+                raise ConfigError(f"{where}: start {key}={value!r} is outside {self.params[key]}")
 
     def capped(self, caps: Mapping[str, Any]) -> SearchSpace:
         """The same space with upper bounds on searched values and overrides of fixed ones.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.train import DEFAULT_TARGETS
+from core.config import DEFAULT_TARGETS
 
 from .domains import Choice, IntRange, LogUniform, SearchSpace, Uniform
 

@@ -249,7 +249,7 @@ CASES = [
     Case(
         "unknown-target-metric",
         lambda t: tune_args(t, "--target", "val_happiness=0.9"),
-        "unknown --target metric 'val_happiness'",
+        "unknown target metric 'val_happiness'",
     ),
     Case(
         "target-without-value",

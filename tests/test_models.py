@@ -6,16 +6,9 @@ import keras
 import numpy as np
 import pytest
 
+from core.config import LOSS_KEYS, METRIC_KEYS, MODEL_DEFAULTS, resolve_model_config
 from core.errors import ConfigError
-from core.metrics import METRIC_KEYS
-from core.models import (
-    LOSS_KEYS,
-    MODEL_DEFAULTS,
-    WeightedBinaryCrossentropy,
-    au_pos_weights_from_labels,
-    build_model,
-    resolve_model_config,
-)
+from core.models import WeightedBinaryCrossentropy, au_pos_weights_from_labels, build_model
 
 TINY = {"input_size": 32, "alpha": 0.25}
 N_AUS = 5

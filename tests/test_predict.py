@@ -11,10 +11,10 @@ import pytest
 
 from core.dataset import load_training_data
 from core.labels import EMOTIONS, au_names
+from core.pipeline import trial_views
 from core.predict import Predictor
 from core.predict import main as predict_main
 from core.train import main as train_main
-from core.train import trial_views
 
 pytestmark = pytest.mark.slow
 

@@ -19,8 +19,8 @@ import pytest
 from PIL import Image
 
 from core.split import fold_splits
-from tune.evaluate import main as evaluate_main
-from tune.report import main as report_main
+from tune.report.cli import main as report_main
+from tune.report.crossval import main as evaluate_main
 from tune.run import main as tune_main
 
 SECTIONS = {

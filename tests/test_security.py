@@ -103,7 +103,7 @@ def test_a_csv_symlink_that_leads_outside_its_folder_is_rejected(tmp_path: Path)
 def test_a_local_study_ray_listens_on_127_0_0_1_without_a_dashboard():
     import ray
 
-    from tune.run import start_ray
+    from tune.tuner import start_ray
 
     if ray.is_initialized():
         ray.shutdown()

@@ -9,21 +9,14 @@ import keras
 import numpy as np
 import pytest
 
+from core.callbacks import make_target_stopping
+from core.config import combined_score, full_config, parse_targets
+from core.dataset import TrainingData
 from core.errors import ConfigError
+from core.loop import ResumePoint, evaluate_on_test, train
+from core.pipeline import make_datasets, trial_views
 from core.preprocess import PreparedData
 from core.split import split_by_subject
-from core.train import (
-    ResumePoint,
-    TrainingData,
-    combined_score,
-    evaluate,
-    full_config,
-    make_datasets,
-    make_target_stopping,
-    parse_targets,
-    train,
-    trial_views,
-)
 from core.train import main as train_main
 
 TINY = {"input_size": 32, "alpha": 0.25, "batch_size": 8, "sample_size": 12, "min_epochs": 1}
@@ -101,20 +94,20 @@ def test_target_stopping_waits_for_every_target():
     stopper = make_target_stopping(targets, min_epochs=100, patience=1)
     epochs = [logs(0.85, 0.6), logs(0.7, 0.75), logs(0.8, 0.69), logs(0.8, 0.7), logs(0.9, 0.9)]
     assert run_epochs(stopper, epochs) == 4
-    assert stopper.stopped_by == "targets" and stopper.targets_met_epoch == 4
+    assert stopper.stopped_by == "targets" and stopper.book.targets_met_epoch == 4
 
 
 def test_patience_applies_only_after_min_epochs():
     stopper = make_target_stopping({"val_emotion_accuracy": 0.99}, min_epochs=5, patience=2)
     flat = [logs(0.5, 0.5, f1=0.1)] * 8
     assert run_epochs(stopper, flat) == 5
-    assert stopper.stopped_by == "patience" and stopper.best_epoch == 1
+    assert stopper.stopped_by == "patience" and stopper.book.best_epoch == 1
 
 
 def test_best_epoch_follows_the_combined_score():
     stopper = make_target_stopping({"val_emotion_accuracy": 0.99}, min_epochs=9, patience=9)
     run_epochs(stopper, [logs(0.5, 0.9, 0.1), logs(0.6, 0.1, 0.3), logs(0.55, 0.9, 0.3)])
-    assert stopper.best_epoch == 2
+    assert stopper.book.best_epoch == 2
     assert combined_score(logs(0.6, 0.1, 0.3)) == pytest.approx(0.45)
 
 
@@ -130,7 +123,7 @@ def test_training_runs_to_max_epochs_when_targets_are_out_of_reach(tiny_data: Tr
     assert result.stopped_by == "max_epochs" and result.epochs == 2
     assert {"val_emotion_accuracy", "val_au_f1_macro", "au_pr_auc"} <= set(result.history)
     assert 1 <= result.best_epoch <= 2
-    report = evaluate(result.model, result.config, tiny_data)
+    report = evaluate_on_test(result.model, result.config, tiny_data)
     assert report["split_sizes"]["test"] == len(tiny_data.split.test)
     assert {"emotion", "au_at_0.5", "au_tuned_on_val"} <= set(report)
 

@@ -44,16 +44,11 @@ def load_cluster_config(path: str | Path) -> dict[str, Any]:
 
 
 def validate_cluster_config(config: Mapping[str, Any], name: str = "cluster config") -> dict:
-    """Ray's own offline check, the one `ray up` runs first: defaults filled, schema validated.
-
-    The only place this project touches `ray.autoscaler._private`: a private API, so when Ray
-    moves it, this function is the one to change.
-    """
-    from ray.autoscaler._private.util import prepare_config, validate_config
+    """Ray's own offline check, the one `ray up` runs first: defaults filled, schema validated."""
+    from .ray_compat import validate_autoscaler_config
 
     try:
-        prepared = prepare_config(dict(config))
-        validate_config(prepared)
+        prepared = validate_autoscaler_config(dict(config))
     except Exception as error:  # jsonschema, ValueError, AssertionError, click's abort ...
         message = getattr(error, "message", None) or _first_line(error)
         raise ConfigError(f"{name}: {message}") from None

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from core.train import TrainingData, write_json_atomically
+from core.dataset import TrainingData
+from core.files import replace_atomically, write_json_atomically
 from search_spaces import get
 
+from .ray_compat import grid_trials
+from .storage import write_into
 from .study import StudySettings
 
 TABLE_METRICS = (
@@ -49,7 +49,7 @@ def trial_status(trial, ended: bool = False) -> str:
 def results_table(grid, searched: list[str]) -> pd.DataFrame:
     """One row a trial: config, status, best epoch, metrics, seconds, node, retries."""
     rows = []
-    trials = grid._experiment_analysis.trials  # Trial objects carry status and retries
+    trials = grid_trials(grid)  # Trial objects carry status and retries
     for order, trial in enumerate(trials):
         last = trial.last_result or {}
         row: dict[str, Any] = {
@@ -73,31 +73,29 @@ def results_table(grid, searched: list[str]) -> pd.DataFrame:
 
 
 def best_trial(grid):
-    scored = [t for t in grid._experiment_analysis.trials if (t.last_result or {}).get("score")]
+    scored = [t for t in grid_trials(grid) if (t.last_result or {}).get("score")]
     return max(scored, key=lambda t: t.last_result["score"], default=None)
 
 
-def export_best(trial, settings: StudySettings, data: TrainingData, out: Path) -> dict | None:
+def export_best(trial, data: TrainingData, out: Path) -> dict | None:
     """The best trial's best-epoch model and its test report (thresholds tuned on validation)."""
     checkpoint = trial.run_metadata.checkpoint_manager.latest_checkpoint_result
     if checkpoint is None:
         return None
     import keras
 
+    from core.loop import evaluate_on_test
     from core.metrics import format_report
     from core.thresholds import write_thresholds
-    from core.train import evaluate
 
     from .trainable import CHECKPOINT_MODEL
 
     with checkpoint.checkpoint.as_directory() as folder:
         model = keras.models.load_model(Path(folder) / CHECKPOINT_MODEL, safe_mode=True)
-    report = evaluate(model, trial.config, data)
+    report = evaluate_on_test(model, trial.config, data)
     report["trial_id"] = trial.trial_id
     report["best_epoch"] = trial.last_result.get("best_epoch")
-    temporary = out / "model.tmp.keras"
-    model.save(temporary)
-    os.replace(temporary, out / "model.keras")
+    replace_atomically(out / "model.keras", model.save)
     write_json_atomically(out / "report.json", report)
     write_thresholds(out, report, trial.config, data.prepared.size)
     print(format_report(report))
@@ -107,14 +105,12 @@ def export_best(trial, settings: StudySettings, data: TrainingData, out: Path) -
 def finish_study(
     settings: StudySettings, grid, data: TrainingData, wall_seconds: float
 ) -> Path | None:
-    """Write results.csv, best_config.json, best/ (model + report); print the summary."""
+    """Write results.csv, best_config.json, best/ (model + report); print the summary.
+
+    Returns the local study folder, or None when the storage is remote (files uploaded there).
+    """
     searched = list(get(settings.space).params)
     table = results_table(grid, searched)
-    remote = "://" in settings.storage
-    out = Path(tempfile.mkdtemp()) if remote else Path(settings.experiment_path)
-    out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "results.csv.tmp", index=False)
-    os.replace(out / "results.csv.tmp", out / "results.csv")
     counts = table["status"].value_counts().to_dict() if not table.empty else {}
     shown = ["trial_id", "status", *searched, "epochs", "best_epoch", *TABLE_METRICS, "seconds"]
     with pd.option_context("display.width", 200, "display.max_columns", 30):
@@ -124,25 +120,21 @@ def finish_study(
         + ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
     )
     best = best_trial(grid)
-    if best is not None:
+
+    def write(out: Path) -> None:
+        replace_atomically(out / "results.csv", lambda path: table.to_csv(path, index=False))
+        if best is None:
+            return
         best_config = {k: v for k, v in best.config.items() if not k.startswith("gpu")}
         write_json_atomically(out / "best_config.json", {"trial_id": best.trial_id, **best_config})
         (out / "best").mkdir(exist_ok=True)
-        report = export_best(best, settings, data, out / "best")
+        report = export_best(best, data, out / "best")
         print(f"best trial {best.trial_id}: score {best.last_result['score']:.4f}")
         print(f"best config: {json.dumps({k: best.config.get(k) for k in searched})}")
         if report is not None:
             print(f"best model: {settings.experiment_path}/best/model.keras")
-    if remote:
-        _upload(out, settings.experiment_path)
-        shutil.rmtree(out, ignore_errors=True)
+
+    run_dir = write_into(settings.experiment_path, write)
     print(f"results table: {settings.experiment_path}/results.csv")
     print(f"TensorBoard: tensorboard --logdir {settings.experiment_path} --host 127.0.0.1")
-    return None if remote else out
-
-
-def _upload(folder: Path, uri: str) -> None:
-    import pyarrow.fs
-
-    filesystem, path = pyarrow.fs.FileSystem.from_uri(uri)
-    pyarrow.fs.copy_files(str(folder), path, destination_filesystem=filesystem)
+    return run_dir

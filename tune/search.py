@@ -10,21 +10,34 @@ from ray.tune.search.optuna import OptunaSearch
 
 from search_spaces import Choice, IntRange, LogUniform, SearchSpace, Uniform
 
+from .ray_compat import save_state_this_step
+
 METRIC = "score"  # best-so-far combined validation score: fair at any epoch
 MODE = "max"
 
 
+def distribution(domain: Any) -> optuna.distributions.BaseDistribution:
+    """Our domain as an Optuna distribution: the one translation of a space's domains (the
+    searcher, the report's rebuilt history and the KerasTuner peer all start from it)."""
+    if isinstance(domain, Choice):
+        return optuna.distributions.CategoricalDistribution(list(domain.values))
+    if isinstance(domain, IntRange):
+        return optuna.distributions.IntDistribution(domain.low, domain.high, step=domain.step)
+    if isinstance(domain, LogUniform):
+        return optuna.distributions.FloatDistribution(domain.low, domain.high, log=True)
+    if isinstance(domain, Uniform):
+        return optuna.distributions.FloatDistribution(domain.low, domain.high)
+    raise TypeError(f"unknown domain {domain!r}")
+
+
 def suggest(trial: optuna.Trial, name: str, domain: Any) -> Any:
     """One Optuna suggestion for one of our domains."""
-    if isinstance(domain, Choice):
-        return trial.suggest_categorical(name, list(domain.values))
-    if isinstance(domain, IntRange):
-        return trial.suggest_int(name, domain.low, domain.high, step=domain.step)
-    if isinstance(domain, LogUniform):
-        return trial.suggest_float(name, domain.low, domain.high, log=True)
-    if isinstance(domain, Uniform):
-        return trial.suggest_float(name, domain.low, domain.high)
-    raise TypeError(f"unknown domain {domain!r} for {name}")
+    dist = distribution(domain)
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        return trial.suggest_categorical(name, list(dist.choices))
+    if isinstance(dist, optuna.distributions.IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step)
+    return trial.suggest_float(name, dist.low, dist.high, log=dist.log)
 
 
 class DefineByRun:
@@ -77,11 +90,11 @@ class PromptStateSave:
 
     def on_trial_add(self, tune_controller, trial) -> None:
         super().on_trial_add(tune_controller, trial)
-        _save_state_this_step(tune_controller)
+        save_state_this_step(tune_controller)
 
     def on_trial_complete(self, tune_controller, trial, result) -> None:
         super().on_trial_complete(tune_controller, trial, result)
-        _save_state_this_step(tune_controller)
+        save_state_this_step(tune_controller)
 
 
 class PromptASHA(PromptStateSave, ASHAScheduler):
@@ -90,14 +103,6 @@ class PromptASHA(PromptStateSave, ASHAScheduler):
 
 class PromptFIFO(PromptStateSave, FIFOScheduler):
     """No pruning: every trial runs until it meets the targets, stalls or ends."""
-
-
-def _save_state_this_step(tune_controller) -> None:
-    # Schedulers get the controller inside a wrapper that warns on every private attribute.
-    controller = vars(tune_controller).get("_tune_controller", tune_controller)
-    manager = vars(controller).get("_checkpoint_manager")
-    if manager is not None and hasattr(manager, "_should_force_sync_up"):
-        manager._should_force_sync_up = True
 
 
 def make_scheduler(space: SearchSpace, kind: str = "asha") -> FIFOScheduler:

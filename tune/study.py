@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import errno
 import json
-import os
-import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError
+from core.files import write_json_atomically
 from search_spaces import SearchSpace, get
+
+from .storage import join_storage, read_text, write_into
 
 STUDY_FILE = "study.json"
 
-# A CPU-only study has to finish on a laptop: these bound it when the space has no caps of its own.
-CPU_TIME_BUDGET_S = 960
 # `--search random --scheduler none` is plain Ray Tune: what TPE, the hand-tuned start and ASHA add
 # is measured against it (bench/peers.py).
 SEARCH_METHODS = ("tpe", "random")
@@ -52,6 +50,7 @@ class StudySettings:
 
     @property
     def experiment_path(self) -> str:
+        """The study's folder or URI: storage/name."""
         return join_storage(self.storage, self.name)
 
     def resolved_space(self) -> SearchSpace:
@@ -69,16 +68,17 @@ class StudySettings:
         if self.mixed_precision:
             overrides["mixed_precision"] = True
         if overrides:
-            from dataclasses import replace
-
             space = replace(space, fixed={**space.fixed, **overrides})
         return space
 
     def save(self, folder: Path) -> None:
+        """study.json in a local folder, whole or not at all."""
         folder.mkdir(parents=True, exist_ok=True)
-        temporary = folder / (STUDY_FILE + ".tmp")
-        temporary.write_text(json.dumps(asdict(self), indent=2))
-        os.replace(temporary, folder / STUDY_FILE)
+        write_json_atomically(folder / STUDY_FILE, asdict(self))
+
+    def save_to_storage(self) -> None:
+        """study.json in the experiment folder, local or remote, before the first trial."""
+        write_into(self.experiment_path, self.save)
 
     @classmethod
     def load(cls, folder: str | Path) -> StudySettings:
@@ -91,62 +91,6 @@ class StudySettings:
             return cls(**json.loads(text))
         except (ValueError, TypeError) as error:
             raise ConfigError(f"--resume: {path} is damaged ({error})") from None
-
-
-def read_text(location: str) -> str | None:
-    """A small text file from a local path or a URI (through pyarrow, as Ray Tune reads
-    storage); None when there is no such file."""
-    if "://" not in location:
-        local = Path(location)
-        return local.read_text() if local.is_file() else None
-    import pyarrow
-    import pyarrow.fs
-
-    try:
-        filesystem, path = pyarrow.fs.FileSystem.from_uri(location)
-        if filesystem.get_file_info(path).type != pyarrow.fs.FileType.File:
-            return None
-        with filesystem.open_input_stream(path) as stream:
-            return stream.read().decode()
-    except (OSError, ValueError, pyarrow.ArrowException) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ConfigError(f"--resume: cannot read {location} ({reason})") from None
-
-
-def check_local_storage(storage: str) -> None:
-    """A local --storage must be (or be creatable in) a writable folder: say so before any work.
-
-    Only the check is made here; nothing is created until the study starts writing.
-    """
-    if "://" in storage:
-        return
-    path = Path(storage)
-    existing = next((p for p in (path, *path.parents) if p.exists()), None)
-    if existing is None or not existing.is_dir():
-        raise ConfigError(f"--storage {storage}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"--storage {storage}: {existing} is not writable")
-
-
-def storage_is_full(storage: str, probe_bytes: int = 1 << 16) -> bool:
-    """Whether a local --storage cannot take even a small file for want of space (ENOSPC)."""
-    if "://" in storage:
-        return False
-    existing = next((p for p in (Path(storage), *Path(storage).parents) if p.is_dir()), None)
-    if existing is None:
-        return False
-    try:
-        with tempfile.TemporaryFile(dir=existing) as probe:
-            probe.write(b"\0" * probe_bytes)
-            probe.flush()
-            os.fsync(probe.fileno())
-    except OSError as error:
-        return error.errno == errno.ENOSPC
-    return False
-
-
-def join_storage(storage: str, name: str) -> str:
-    return f"{storage.rstrip('/')}/{name}" if "://" in storage else str(Path(storage) / name)
 
 
 def cpu_caps(space: SearchSpace) -> dict[str, Any]:

@@ -12,7 +12,10 @@ from typing import Any
 
 from ray import tune
 
-from core.train import ResumePoint, TrainingData, combined_score
+from core.callbacks import ScoreBook
+from core.config import combined_score
+from core.dataset import TrainingData
+from core.loop import ResumePoint
 
 from .gpu import configure_gpu
 
@@ -38,7 +41,7 @@ def run_trial(config: dict[str, Any], data: TrainingData) -> None:
     threads = _cpu_share(context)
     configure_gpu(config)
 
-    from core.train import train
+    from core.loop import train
 
     resume = _resume_point(tune.get_checkpoint())
     earlier = resume.history if resume else {}
@@ -120,34 +123,24 @@ def make_reporter(
     """
     import keras
 
-    targets = dict(config["targets"])
-
     class TuneReporter(keras.callbacks.Callback):
         def __init__(self) -> None:
             super().__init__()
             self.history = {key: list(values) for key, values in (history or {}).items()}
-            self.best_score = float("-inf")
-            self.best_epoch = 0
-            for epoch in range(len(self.history.get("loss", []))):
-                score = combined_score({k: v[epoch] for k, v in self.history.items()})
-                if score > self.best_score:
-                    self.best_score, self.best_epoch = score, epoch + 1
+            self.book = ScoreBook(dict(config["targets"]))
+            self.book.replay(self.history)
 
         def on_epoch_end(self, epoch: int, logs=None) -> None:
             logs = {k: float(v) for k, v in (logs or {}).items()}
             for key, value in logs.items():
                 self.history.setdefault(key, []).append(value)
-            score = combined_score(logs)
-            improved = score > self.best_score
-            if improved:
-                self.best_score, self.best_epoch = score, epoch + 1
-            met = all(logs.get(name, float("-inf")) >= value for name, value in targets.items())
+            score, improved, met = self.book.record(epoch + 1, logs)
             metrics = {
                 **logs,
                 "epoch": epoch + 1,
                 "score_epoch": score,
-                "score": self.best_score,
-                "best_epoch": self.best_epoch,
+                "score": self.book.best_score,
+                "best_epoch": self.book.best_epoch,
                 "targets_met": met,
                 "stopped_by": _stop_reason(met, self.model.stop_training, epoch, config),
                 "node_id": node_id,

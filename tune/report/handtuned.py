@@ -2,20 +2,26 @@
 
 A comparison is fair only when the hand-tuned configs get no more than the study's trials got: no
 larger input, wider network, bigger sample or more epochs than the study's space allowed (on a
-CPU-only study that is its CPU caps). Used by the report (one split) and tune.evaluate (folds).
+CPU-only study that is its CPU caps). Trained here, on one split for the report (kept in
+report/baselines.json) and on k folds for tune.evaluate; drawn by `comparison`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.train import TrainingData
+from core.config import check_known_keys
+from core.dataset import TrainingData
+from core.errors import ConfigError, DataError
+from core.files import write_json_atomically
 from search_spaces import Choice, get
 
-from .study import StudySettings
+from ..study import StudySettings
+from .inputs import BEST_CONFIG_FILE, read_json
 
 HAND_TUNED = ("base", "large_sample", "transfer")
 BUDGET_KEYS = ("input_size", "alpha", "sample_size", "max_epochs", "min_epochs", "patience")
@@ -109,14 +115,14 @@ def within_budget(
 
 def best_candidate(run_dir: Path, max_epochs: int | None = None) -> Candidate:
     """The study's best config from best_config.json (epochs capped only when asked)."""
-    import json
-
-    from core.errors import DataError
-
-    path = run_dir / "best_config.json"
+    path = run_dir / BEST_CONFIG_FILE
     if not path.is_file():
         raise DataError(f"{path}: missing; the study has no best trial yet")
     config = {k: v for k, v in json.loads(path.read_text()).items() if k != "trial_id"}
+    try:
+        check_known_keys(config, str(path))
+    except ConfigError as error:
+        raise DataError(str(error)) from None
     if max_epochs is None:
         return Candidate("best", config)
     return within_budget("best", config, {}, max_epochs)
@@ -126,10 +132,10 @@ def train_and_test(config: Mapping[str, Any], data: TrainingData) -> dict[str, A
     """Train one config on `data.split`, test it there (thresholds tuned on its validation part)."""
     import keras
 
-    from core.train import evaluate, train, training_summary
+    from core.loop import evaluate_on_test, train, training_summary
 
     result = train(config, data, verbose=False)
-    report = evaluate(result.model, result.config, data)
+    report = evaluate_on_test(result.model, result.config, data)
     report["training"] = training_summary(result)
     del result
     keras.backend.clear_session()  # many trainings in one process: free each graph
@@ -145,3 +151,35 @@ def headline(report: Mapping[str, Any]) -> dict[str, float | None]:
         "au_f1_macro": tuned["f1_macro"],
         "au_mAP": tuned["mAP"],
     }
+
+
+def hand_tuned_reports(
+    candidates: list[Candidate], data: TrainingData | None, cache: Path, train: bool
+) -> dict[str, dict[str, Any]]:
+    """name -> {config, notes, report} of the hand-tuned configs, kept in `cache`.
+
+    Training reuses a cached result only for an unchanged config; without training, whatever
+    the cache holds is shown (it was trained on this study's split, perhaps with other epochs).
+    """
+    stored = read_json(cache) or {}
+    done: dict[str, dict[str, Any]] = {}
+    for candidate in candidates:
+        if candidate.config is None:
+            continue
+        kept = stored.get(candidate.name)
+        if kept and (not train or kept.get("config") == _jsonable(candidate.config)):
+            done[candidate.name] = kept
+        elif train and data is not None:
+            print(f"training hand-tuned config {candidate.name} ...", flush=True)
+            done[candidate.name] = stored[candidate.name] = {
+                "config": _jsonable(candidate.config),
+                "notes": candidate.notes,
+                "report": train_and_test(candidate.config, data),
+            }
+            write_json_atomically(cache, stored)
+    return done
+
+
+def _jsonable(value: Any) -> Any:
+    """The value as JSON gives it back (tuples become lists): configs compare as stored."""
+    return json.loads(json.dumps(value))

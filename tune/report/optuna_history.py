@@ -16,9 +16,10 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from search_spaces import Choice, IntRange, LogUniform, SearchSpace, Uniform
+from search_spaces import SearchSpace
 
-from .report_figures import save
+from ..search import distribution
+from .figures import save
 
 SEARCHER_STATE = "searcher-state-*.pkl"
 
@@ -36,13 +37,15 @@ def load_study(run_dir: Path, space: SearchSpace, table: pd.DataFrame) -> optuna
 def _study_from_state(path: Path) -> optuna.Study | None:
     from ray.tune.search.optuna import OptunaSearch
 
+    from ..ray_compat import optuna_study_of
+
     searcher = OptunaSearch()
     try:
         searcher.restore(str(path))
     except Exception as error:  # a damaged or foreign pickle: fall back to the table
         warnings.warn(f"{path}: searcher state not readable ({error})", stacklevel=2)
         return None
-    return searcher._ot_study
+    return optuna_study_of(searcher)
 
 
 def study_from_table(table: pd.DataFrame, space: SearchSpace) -> optuna.Study:
@@ -65,18 +68,6 @@ def study_from_table(table: pd.DataFrame, space: SearchSpace) -> optuna.Study:
             continue
         study.add_trial(trial)
     return study
-
-
-def distribution(domain: Any) -> optuna.distributions.BaseDistribution:
-    if isinstance(domain, Choice):
-        return optuna.distributions.CategoricalDistribution(list(domain.values))
-    if isinstance(domain, IntRange):
-        return optuna.distributions.IntDistribution(domain.low, domain.high, step=domain.step)
-    if isinstance(domain, LogUniform):
-        return optuna.distributions.FloatDistribution(domain.low, domain.high, log=True)
-    if isinstance(domain, Uniform):
-        return optuna.distributions.FloatDistribution(domain.low, domain.high)
-    raise TypeError(f"unknown domain {domain!r}")
 
 
 def study_figures(study: optuna.Study, folder: Path) -> tuple[list[tuple[str, Path]], list[str]]:

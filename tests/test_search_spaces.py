@@ -1,0 +1,139 @@
+"""Every registered space, tested the day it is added (timm-style, over `search_spaces.names()`)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import search_spaces
+from core.config import KNOWN_KEYS, full_config
+from core.errors import ConfigError
+from search_spaces import Choice, IntRange, SearchSpace, Uniform
+from tune.plan import CPU_TIME_BUDGET_S, Request, plan_study
+from tune.resources import Capacity
+from tune.study import StudySettings, cpu_caps
+
+NAMES = search_spaces.names()
+CPU_ONLY = Capacity(cpus=2, gpus=0, largest_gpu_node=0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_start_point_lies_inside_the_domains(name: str):
+    space = search_spaces.get(name)
+    assert set(space.start) == set(space.params)
+    for key, value in space.start.items():
+        assert space.params[key].contains(value), (key, value)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_key_is_one_training_reads(name: str):
+    space = search_spaces.get(name)
+    assert set(space.params) | set(space.fixed) <= KNOWN_KEYS
+    assert set(space.cpu_caps) - {"num_samples"} <= KNOWN_KEYS
+    full_config(space.first_config())  # the hand-tuned start is a valid training config
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_capped_space_is_still_valid(name: str):
+    space = search_spaces.get(name)
+    capped = space.capped(cpu_caps(space))
+    capped.check()
+    for key, cap in cpu_caps(space).items():
+        if key in capped.params:
+            domain = capped.params[key]
+            top = max(domain.values) if isinstance(domain, Choice) else domain.high
+            assert top <= max(cap, _lowest(space.params[key]))
+        elif key in capped.fixed:
+            assert capped.fixed[key] == cap
+    full_config(capped.first_config())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_grace_period_fits_within_max_epochs(name: str):
+    space = search_spaces.get(name)
+    assert 1 <= space.grace_period <= space.fixed["max_epochs"]
+    capped = space.capped(cpu_caps(space))
+    assert capped.fixed["min_epochs"] <= capped.fixed["max_epochs"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_one_trial_plan_on_a_machine_without_gpu(name: str):
+    space = search_spaces.get(name)
+    settings = StudySettings(space=name, name="t", storage="/tmp/x", num_samples=1)
+    planned, notice = plan_study(settings, CPU_ONLY, Request(num_samples=1))
+    assert planned.num_samples == 1 and planned.gpus_per_trial == 0
+    assert planned.max_concurrent == 2
+    if space.cpu_caps:
+        assert planned.caps == cpu_caps(space) and planned.time_budget_s == CPU_TIME_BUDGET_S
+        assert notice is not None and "No GPU found" in notice
+    planned.resolved_space().check()
+    assert settings.caps == {}  # the plan returns new settings; the input is untouched
+
+
+def test_a_misspelt_key_is_an_error_naming_it_and_the_known_keys():
+    large = search_spaces.get("large_sample")
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) zooom; known keys: .*zoom"):
+        dataclasses.replace(large, params={**large.params, "zooom": Uniform(0.0, 0.3)})
+    with pytest.raises(ConfigError, match="unknown key"):
+        dataclasses.replace(large, fixed={**large.fixed, "batchsize": 16})
+    with pytest.raises(ConfigError, match="unknown key"):
+        full_config({"zooom": 0.1})
+
+
+def test_a_start_outside_its_domain_is_an_error():
+    with pytest.raises(ConfigError, match="start sample_size=1000 is outside"):
+        SearchSpace(
+            name="bad",
+            summary="",
+            params={"sample_size": IntRange(250, 600, step=50)},
+            fixed={},
+            start={"sample_size": 1000},
+        )
+
+
+def test_unknown_space_lists_the_known_ones():
+    with pytest.raises(ConfigError, match="known spaces: base, large_sample"):
+        search_spaces.get("huge")
+
+
+def _lowest(domain) -> float:
+    return min(domain.values) if isinstance(domain, Choice) else domain.low
+
+
+class TestPlan:
+    settings = StudySettings(space="large_sample", name="t", storage="/tmp/x", num_samples=32)
+
+    def test_cpu_budget_caps_the_space_and_keeps_what_the_user_set(self):
+        mine = dataclasses.replace(self.settings, time_budget_s=100.0)
+        planned, _ = plan_study(mine, CPU_ONLY, Request(num_samples=5))
+        assert planned.caps["input_size"] == 128 and planned.caps["alpha"] == 0.25
+        assert planned.time_budget_s == 100.0
+        assert planned.num_samples == 32  # the user's --num-samples was already in settings
+
+    def test_cpu_budget_sets_the_spaces_trial_count_when_none_was_asked(self):
+        planned, _ = plan_study(self.settings, CPU_ONLY, Request())
+        assert planned.num_samples == 8
+
+    def test_full_space_runs_without_caps(self):
+        planned, notice = plan_study(self.settings, CPU_ONLY, Request(full_space=True))
+        assert planned.caps == {} and notice is None and planned.time_budget_s is None
+
+    def test_a_gpu_cluster_gives_each_trial_one_gpu_and_no_caps(self):
+        gpus = Capacity(cpus=16, gpus=4, largest_gpu_node=1)
+        planned, notice = plan_study(self.settings, gpus, Request())
+        assert planned.gpus_per_trial == 1.0 and planned.caps == {} and notice is None
+        assert planned.max_concurrent == 4
+
+    @pytest.mark.parametrize(
+        ("gpus", "cpus", "capacity", "message"),
+        [
+            (1.0, 1.0, CPU_ONLY, "no node of this Ray cluster has a GPU"),
+            (2.0, 1.0, Capacity(8, 4, 1), "no node has that many GPUs"),
+            (0.0, 4.0, CPU_ONLY, "the cluster has 2 CPUs"),
+        ],
+    )
+    def test_a_trial_that_fits_no_node_is_refused(self, gpus, cpus, capacity, message):
+        asked = dataclasses.replace(self.settings, gpus_per_trial=gpus, cpus_per_trial=cpus)
+        with pytest.raises(ConfigError, match=message):
+            plan_study(asked, capacity, Request(gpus_per_trial=gpus))

@@ -1,0 +1,78 @@
+"""Every private Ray attribute the project uses, in one place (checked against Ray 2.60).
+
+Ray moves its private APIs between releases; when one of these breaks after an upgrade, this is
+the only module to change. Each function says what it reaches for and why no public API does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from typing import Any
+
+SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray stays on 127.0.0.1
+
+
+@contextlib.contextmanager
+def loopback_only() -> Iterator[None]:
+    """Ray on Linux turns `_node_ip_address="127.0.0.1"` into the machine's reachable address
+    and listens on every interface; only its single-machine mode (the one it uses on macOS and
+    Windows) keeps the GCS, raylet and workers on 127.0.0.1. Its switch is an environment
+    variable read at import (`ray._private.ray_constants.ENABLE_RAY_CLUSTER`), so the imported
+    constant is set too, and both put back after."""
+    import ray._private.ray_constants as constants
+
+    previous = os.environ.get(SINGLE_MACHINE_ENV), constants.ENABLE_RAY_CLUSTER
+    os.environ[SINGLE_MACHINE_ENV] = "0"
+    constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        if previous[0] is None:
+            os.environ.pop(SINGLE_MACHINE_ENV, None)
+        else:
+            os.environ[SINGLE_MACHINE_ENV] = previous[0]
+        constants.ENABLE_RAY_CLUSTER = previous[1]
+
+
+def quiet_token_notice() -> None:
+    """Ray announces its default (token auth on) on stderr from a private module's logger; a
+    user's error should stay one line."""
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
+        logging.ERROR
+    )
+
+
+def save_state_this_step(tune_controller: Any) -> None:
+    """Have Tune save the experiment state at the end of this step (see search.PromptStateSave).
+
+    Schedulers get the controller inside a wrapper that warns on every private attribute; the
+    flag is `_checkpoint_manager._should_force_sync_up`. Without it this does nothing.
+    """
+    controller = vars(tune_controller).get("_tune_controller", tune_controller)
+    manager = vars(controller).get("_checkpoint_manager")
+    if manager is not None and hasattr(manager, "_should_force_sync_up"):
+        manager._should_force_sync_up = True
+
+
+def grid_trials(grid: Any) -> list[Any]:
+    """The Trial objects behind a ResultGrid: status, retries and checkpoints, which the public
+    `Result`s lack (`ResultGrid._experiment_analysis.trials`)."""
+    return list(grid._experiment_analysis.trials)
+
+
+def optuna_study_of(searcher: Any) -> Any:
+    """The `optuna.Study` inside a restored `OptunaSearch` (`OptunaSearch._ot_study`)."""
+    return searcher._ot_study
+
+
+def validate_autoscaler_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Ray's own offline cluster-config check, the one `ray up` runs first
+    (`ray.autoscaler._private.util.prepare_config` and `validate_config`): no public API."""
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    prepared = prepare_config(config)
+    validate_config(prepared)
+    return prepared

@@ -1,0 +1,157 @@
+"""The comparison sections of the page: hand-tuned configs beside the best, and k-fold scores.
+
+Drawing only: the hand-tuned configs are trained by `handtuned`, before the page is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..study import StudySettings, describe_caps
+from . import figures, html
+from .handtuned import HEADLINE, Candidate, headline, study_budget
+from .inputs import read_json
+
+CV_FILE = "cv.json"
+
+
+def comparison_section(
+    settings: StudySettings,
+    candidates: list[Candidate],
+    done: Mapping[str, Mapping[str, Any]],
+    best: dict | None,
+    best_report: dict | None,
+    out: Path,
+    max_epochs: int | None,
+    missing_reason: str,
+) -> str:
+    """The hand-tuned configs' test scores (trained by `handtuned`) beside the best trial's."""
+    title = "The original hand-tuned configurations beside the best"
+    budget = study_budget(settings)
+    parts = [
+        html.paragraph(
+            "base, large_sample and transfer are the original report's hand-tuned models (each "
+            "space's fixed values with its start point), trained here on the study's split and "
+            "scored on the same test set as the best trial. They get no more than the study's "
+            f"trials could: {describe_caps(budget)}"
+            + (f"; epochs capped at {max_epochs} for this report" if max_epochs else "")
+            + "."
+        )
+    ]
+    if settings.caps:
+        parts.append(
+            html.note(
+                "CPU only: the study ran under the caps "
+                f"{describe_caps(settings.caps)}, and the same caps apply to these configs."
+            )
+        )
+    rows = []
+    if best is not None and best_report is not None:
+        rows.append(_comparison_row(f"best ({best['trial_id']})", best, best_report, []))
+    for candidate in candidates:
+        if candidate.config is None:
+            parts.append(html.note(f"{candidate.name}: {'; '.join(candidate.notes)}"))
+        elif candidate.name in done:
+            entry = done[candidate.name]
+            rows.append(
+                _comparison_row(
+                    candidate.name, entry["config"], entry["report"], entry.get("notes", [])
+                )
+            )
+    if not done and any(c.config is not None for c in candidates):
+        parts.append(
+            html.note(
+                f"Hand-tuned configs: {missing_reason}. Train and compare them with: python -m "
+                f"tune.report {out.parent} (add --baseline-epochs N to make it quicker)."
+            )
+        )
+    if rows:
+        frame = pd.DataFrame(rows)
+        if len(rows) > 1:
+            metrics = frame.set_index("configuration")[list(HEADLINE.values())].T
+            parts.append(
+                html.figure(
+                    figures.comparison(
+                        metrics, "Test scores on the study's split", out / "baselines.png"
+                    ),
+                    "Hand-tuned configurations beside the best trial, same test set",
+                )
+            )
+        parts.append(html.table(frame, highlight=[i == 0 for i in range(len(frame))]))
+    return html.section("baselines", title, parts)
+
+
+def _comparison_row(name: str, config: Mapping, report: Mapping, notes: list[str]) -> dict:
+    scores = headline(report)
+    tuned = report["au_tuned_on_val"]
+    training = report.get("training", {})
+    return {
+        "configuration": name,
+        "input_size": config.get("input_size"),
+        "alpha": config.get("alpha"),
+        "sample_size": config.get("sample_size") or "majority",
+        "epochs": training.get("epochs", config.get("max_epochs")),
+        **{HEADLINE[key]: value for key, value in scores.items()},
+        "AU binary accuracy": tuned["binary_accuracy"],
+        "no-AU baseline": tuned["no_au_baseline_accuracy"],
+        "changed to fit the budget": "; ".join(notes) or "-",
+    }
+
+
+def cv_section(run_dir: Path, out: Path) -> str:
+    """cv.json of `tune.evaluate` as a table and a bar chart, or how to make it."""
+    title = "Cross-validated comparison (subject-disjoint folds)"
+    cv = read_json(run_dir / CV_FILE)
+    if cv is None:
+        return html.section(
+            "cv",
+            title,
+            [
+                html.paragraph("Not run yet. One split is a thin basis for a claim; run:"),
+                html.code(f"python -m tune.evaluate {run_dir} --folds 5"),
+            ],
+        )
+    means, stds, rows = cv_tables(cv)
+    parts = [
+        html.paragraph(
+            f"{cv['folds']} folds by subject (seed {cv['seed']}); each fold's validation part is "
+            "carved from its training subjects for early stopping and AU thresholds. "
+            "Mean ± sample standard deviation over folds"
+            + (f"; epochs capped at {cv['max_epochs']}" if cv.get("max_epochs") else "")
+            + ". Hand-tuned configs are held to the study's budget, as above."
+        ),
+        html.figure(
+            figures.comparison(
+                means, "Cross-validated test scores (mean ± std)", out / "cv.png", errors=stds
+            ),
+            "Cross-validated scores: bars are fold means, whiskers one standard deviation",
+        ),
+        html.table(rows),
+    ]
+    parts += [html.note(f"{name}: {text}") for name, text in cv.get("skipped", {}).items()]
+    return html.section("cv", title, parts)
+
+
+def cv_tables(cv: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(means, stds) as metric x configuration frames, and the mean ± std table for the page."""
+    configs = cv["configs"]
+    means = pd.DataFrame({name: c["mean"] for name, c in configs.items()}).loc[list(HEADLINE)]
+    stds = pd.DataFrame({name: c["std"] for name, c in configs.items()}).loc[list(HEADLINE)]
+    means.index = stds.index = [HEADLINE[key] for key in HEADLINE]
+    rows = pd.DataFrame(
+        {
+            "configuration": list(configs),
+            **{
+                label: [f"{means.at[label, n]:.3f} ± {stds.at[label, n]:.3f}" for n in configs]
+                for label in means.index
+            },
+            "changed to fit the budget": [
+                "; ".join(c.get("notes", [])) or "-" for c in configs.values()
+            ],
+        }
+    )
+    return means, stds, rows

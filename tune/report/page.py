@@ -1,0 +1,281 @@
+"""The study as a page a person reads: RUN_DIR/report/index.html and the PNGs beside it.
+
+Offline and self-contained: plain HTML and PNGs beside it, no script, no CDN. Sections: the data,
+the study (Optuna's view and the trials table), the best trial on test, the original report's
+hand-tuned configs beside the best on the same test split, and the cross-validated comparison
+when `python -m tune.evaluate` has written cv.json. `tune.run` builds it at the end of every study
+without training the hand-tuned configs (that takes minutes); this command trains them.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.dataset import TrainingData
+from core.files import write_text_atomically
+from core.labels import EMOTIONS
+
+from ..results import TABLE_METRICS
+from ..study import StudySettings, describe_caps
+from . import figures, html
+from .comparison import comparison_section, cv_section
+from .handtuned import hand_tuned, hand_tuned_reports
+from .inputs import BEST_CONFIG_FILE, load_data, load_settings, read_json, read_results
+
+REPORT_DIR = "report"
+INDEX = "index.html"
+BASELINES_FILE = "baselines.json"
+
+
+def build_report(
+    run_dir: Path,
+    *,
+    data: TrainingData | None = None,
+    baselines: bool = True,
+    backbone_weights: str | None = None,
+    baseline_epochs: int | None = None,
+) -> Path:
+    """Write RUN_DIR/report/index.html and its figures; returns the page's path."""
+    run_dir = Path(run_dir)
+    settings = load_settings(run_dir)
+    table = read_results(run_dir)
+    out = run_dir / REPORT_DIR
+    out.mkdir(exist_ok=True)
+    for old in out.glob("*.png"):
+        old.unlink()
+    data_problem = None
+    if data is None:
+        data, data_problem = load_data(settings)
+    best = read_json(run_dir / BEST_CONFIG_FILE)
+    best_report = read_json(run_dir / "best" / "report.json")
+    candidates = hand_tuned(settings, backbone_weights, baseline_epochs)
+    trained = hand_tuned_reports(candidates, data, out / BASELINES_FILE, baselines)
+    missing = "no data" if data is None else "not trained (the quick report skips them)"
+    parts = [
+        overview(settings, table, run_dir),
+        data_section(data, data_problem, best, out),
+        study_section(run_dir, settings, table, best, out),
+        best_section(run_dir, best, best_report, out),
+        comparison_section(
+            settings, candidates, trained, best, best_report, out, baseline_epochs, missing
+        ),
+        cv_section(run_dir, out),
+    ]
+    page = out / INDEX
+    write_text_atomically(page, html.page(f"Study {settings.name}", parts))
+    return page
+
+
+def report_after_study(run_dir: Path, data: TrainingData) -> Path | None:
+    """The automatic report at the end of tune.run: fast (no baselines), never fails the study."""
+    try:
+        page = build_report(run_dir, data=data, baselines=False)
+    except Exception as error:  # the study's results are safe; the page can be rebuilt later
+        print(f"warning: report not written ({type(error).__name__}: {error}); "
+              f"rebuild it with: python -m tune.report {run_dir}", file=sys.stderr)  # fmt: skip
+        return None
+    print(f"report: {page}  (hand-tuned comparison: python -m tune.report {run_dir})", flush=True)
+    return page
+
+
+def overview(settings: StudySettings, table: pd.DataFrame, run_dir: Path) -> str:
+    counts = table["status"].value_counts().to_dict() if "status" in table else {}
+    statuses = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+    facts = [
+        html.paragraph(
+            f"Space {settings.space}, {len(table)} trials ({statuses}); data "
+            f"{settings.data or 'built-in synthetic set'}; split seed {settings.seed}; "
+            f"{settings.cpus_per_trial:g} CPU + {settings.gpus_per_trial:g} GPU per trial."
+        )
+    ]
+    if settings.caps:
+        facts.append(
+            html.note(f"This study ran on CPU only under the caps {describe_caps(settings.caps)}.")
+        )
+    facts.append(html.paragraph("TensorBoard (per-epoch scalars of every trial):"))
+    facts.append(html.code(f"tensorboard --logdir {run_dir} --host 127.0.0.1"))
+    return "\n".join(facts)
+
+
+def data_section(
+    data: TrainingData | None, problem: str | None, best: dict | None, out: Path
+) -> str:
+    if data is None:
+        return html.section("data", "Data", [html.note(f"Data not available: {problem}")])
+    from core.labels import au_names
+    from core.preprocess import crop_and_resize
+
+    prepared = data.prepared
+    config = best or {"crop_fraction": 1.0, "input_size": prepared.size}
+    squares, views, captions = [], [], []
+    for emotion in range(len(EMOTIONS)):
+        found = np.flatnonzero(prepared.emotions == emotion)
+        if not len(found):
+            squares.append(None)
+            views.append(None)
+            captions.append("")
+            continue
+        index = int(found[0])
+        square = prepared.images[index]
+        view = crop_and_resize(
+            square[None], float(config["crop_fraction"]), int(config["input_size"])
+        )[0]
+        squares.append(square)
+        views.append(view)
+        captions.append(f"{prepared.subjects[index]} {Path(prepared.paths[index]).name}")
+    emotion_counts = dict(
+        zip(EMOTIONS, np.bincount(prepared.emotions, minlength=3).tolist(), strict=True)
+    )
+    au_counts = dict(
+        zip(au_names(prepared.au_list), prepared.aus.sum(axis=0).astype(int).tolist(), strict=True)
+    )
+    sizes = split_table(data)
+    parts = [
+        html.paragraph(
+            f"{len(prepared)} images of {len(set(prepared.subjects))} subjects, prepared to "
+            f"{prepared.size} px squares (grey, face-centred crop: a face was found in "
+            f"{prepared.face_found.mean():.0%}, the others use the centre square)."
+        ),
+        html.figure(
+            figures.samples(squares, views, captions, out / "data_samples.png"),
+            "One image per emotion after preparation (core.preprocess.prepare_image), and the "
+            f"best config's model input (centre crop {float(config['crop_fraction']):g}, "
+            f"resized to {int(config['input_size'])} px)",
+        ),
+        html.figure(
+            figures.bars(emotion_counts, "Images per emotion", out / "data_emotions.png"),
+            "Images per emotion",
+        ),
+        html.figure(
+            figures.bars(au_counts, "Images per AU", out / "data_aus.png", rotate=True),
+            "Images per Action Unit (multi-label: an image counts once for each AU it shows)",
+        ),
+        html.figure(
+            figures.split_sizes(sizes, out / "data_split.png"),
+            "Split sizes per emotion; no subject is in two parts; only training is oversampled",
+        ),
+        html.table(sizes.reset_index().rename(columns={"index": "emotion"})),
+    ]
+    return html.section("data", "Data", parts)
+
+
+def split_table(data: TrainingData) -> pd.DataFrame:
+    """Images per emotion (rows) in train / val / test (columns), before oversampling."""
+    emotions = data.prepared.emotions
+    columns = {
+        part: np.bincount(emotions[indices], minlength=len(EMOTIONS))
+        for part, indices in data.split.as_dict().items()
+    }
+    return pd.DataFrame(columns, index=list(EMOTIONS))
+
+
+def study_section(
+    run_dir: Path, settings: StudySettings, table: pd.DataFrame, best: dict | None, out: Path
+) -> str:
+    from .optuna_history import load_study, study_figures
+
+    if table.empty:
+        return html.section("study", "Study", [html.note("No trial has reported yet.")])
+    space = settings.resolved_space()
+    study = load_study(run_dir, space, table)
+    drawn, notes = study_figures(study, out)
+    parts = [html.figure(path, title) for title, path in drawn]
+    parts += [html.note(text) for text in notes]
+    shown = ["trial_id", "status", *space.params, "epochs", "best_epoch", *TABLE_METRICS, "seconds"]
+    trials = table[[c for c in shown if c in table]]
+    best_id = (best or {}).get("trial_id")
+    parts.append(html.heading("Trials (sorted by score; bold: the best)"))
+    parts.append(html.table(trials, highlight=list(trials["trial_id"] == best_id)))
+    parts.append(
+        html.paragraph(
+            "status: met-targets = stopped by the target stopper; pruned = stopped early by ASHA; "
+            "finished = ran to patience or its epoch limit; cut-short = stopped by the study's "
+            "time budget or --stop-on-target; score = best validation "
+            "0.5 x emotion accuracy + 0.5 x AU macro F1 so far."
+        )
+    )
+    return html.section("study", "Study", parts)
+
+
+def best_section(run_dir: Path, best: dict | None, report: dict | None, out: Path) -> str:
+    if best is None or report is None:
+        return html.section("best", "Best trial", [html.note("No best trial with a checkpoint.")])
+    trial_id = best["trial_id"]
+    parts = [html.paragraph(f"Trial {trial_id}, best epoch {report.get('best_epoch')}; test set.")]
+    progress = _progress(run_dir / f"trial_{trial_id}" / "progress.csv")
+    if progress is not None:
+        parts.append(
+            html.figure(
+                figures.training_curves(
+                    progress, report.get("best_epoch"), out / "best_curves.png"
+                ),
+                "Training (solid) and validation (dashed) curves of both heads; dotted: the best "
+                "epoch, whose weights are the exported model",
+            )
+        )
+    else:
+        parts.append(html.note(f"trial_{trial_id}/progress.csv not found: no curves."))
+    emotion, fixed, tuned = report["emotion"], report["au_at_0.5"], report["au_tuned_on_val"]
+    parts += [
+        html.figure(
+            figures.confusion(emotion, out / "best_confusion.png"),
+            f"Emotion confusion matrix on test: accuracy {emotion['accuracy']:.3f}, weighted F1 "
+            f"{emotion['f1_weighted']:.3f}, macro F1 {emotion['f1_macro']:.3f}",
+        ),
+        html.figure(
+            figures.au_f1(fixed, tuned, out / "best_au_f1.png"),
+            "Per-AU F1 on test: each AU thresholded on its own (multi-label, never argmax), at "
+            "thresholds tuned on validation and at 0.5",
+        ),
+        html.figure(
+            figures.au_accuracy(fixed, tuned, out / "best_au_accuracy.png"),
+            f"AU binary accuracy on test beside predicting no AU at all "
+            f"({tuned['no_au_baseline_accuracy']:.3f}): accuracy near the baseline means little",
+        ),
+        html.heading("Per-AU scores on test (validation-tuned thresholds)"),
+        html.table(per_au_table(tuned)),
+        html.paragraph(
+            f"AU macro F1 {tuned['f1_macro']:.3f}, micro F1 {tuned['f1_micro']:.3f}, mAP "
+            f"{_fmt(tuned['mAP'])}; at 0.5: macro F1 {fixed['f1_macro']:.3f}. AP is undefined "
+            f"for AUs absent from test: {', '.join(tuned['ap_undefined']) or 'none'}."
+        ),
+    ]
+    return html.section("best", "Best trial", parts)
+
+
+def per_au_table(au: Mapping[str, Any]) -> pd.DataFrame:
+    rows = [
+        {
+            "AU": name,
+            "threshold": scores["threshold"],
+            "precision": scores["precision"],
+            "recall": scores["recall"],
+            "F1": scores["f1"],
+            "AP": scores["average_precision"],
+            "support": scores["support"],
+        }
+        for name, scores in au["per_au"].items()
+    ]
+    return pd.DataFrame(rows)
+
+
+def _progress(path: Path) -> pd.DataFrame | None:
+    if not path.is_file():
+        return None
+    frame = pd.read_csv(path)
+    if "epoch" not in frame or frame.empty:
+        return None
+    return frame.drop_duplicates("epoch", keep="last").sort_values("epoch")
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+# --- command line ----------------------------------------------------------------------------

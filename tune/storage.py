@@ -1,0 +1,109 @@
+"""Where a study's files go: a local folder or a URI (s3://, gs://, file://) that Ray Tune and
+pyarrow understand. Every "is this remote?" question of the project is asked here."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from core.errors import ConfigError
+
+
+def is_remote(storage: str) -> bool:
+    """A URI rather than a local path (Tune and pyarrow read both)."""
+    return "://" in storage
+
+
+def resolve_storage(storage: str) -> str:
+    """A URI as given; a local path made absolute (trials run in other working folders)."""
+    return storage if is_remote(storage) else str(Path(storage).resolve())
+
+
+def join_storage(storage: str, name: str) -> str:
+    """`storage/name` for a folder or a URI."""
+    return f"{storage.rstrip('/')}/{name}" if is_remote(storage) else str(Path(storage) / name)
+
+
+def read_text(location: str) -> str | None:
+    """A small text file from a local path or a URI (through pyarrow, as Ray Tune reads
+    storage); None when there is no such file."""
+    if not is_remote(location):
+        local = Path(location)
+        return local.read_text() if local.is_file() else None
+    import pyarrow
+    import pyarrow.fs
+
+    try:
+        filesystem, path = pyarrow.fs.FileSystem.from_uri(location)
+        if filesystem.get_file_info(path).type != pyarrow.fs.FileType.File:
+            return None
+        with filesystem.open_input_stream(path) as stream:
+            return stream.read().decode()
+    except (OSError, ValueError, pyarrow.ArrowException) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(f"--resume: cannot read {location} ({reason})") from None
+
+
+def check_local_storage(storage: str) -> None:
+    """A local --storage must be (or be creatable in) a writable folder: say so before any work.
+
+    Only the check is made here; nothing is created until the study starts writing.
+    """
+    if is_remote(storage):
+        return
+    path = Path(storage)
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir():
+        raise ConfigError(f"--storage {storage}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--storage {storage}: {existing} is not writable")
+
+
+def storage_is_full(storage: str, probe_bytes: int = 1 << 16) -> bool:
+    """Whether a local --storage cannot take even a small file for want of space (ENOSPC)."""
+    if is_remote(storage):
+        return False
+    existing = next((p for p in (Path(storage), *Path(storage).parents) if p.is_dir()), None)
+    if existing is None:
+        return False
+    try:
+        with tempfile.TemporaryFile(dir=existing) as probe:
+            probe.write(b"\0" * probe_bytes)
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as error:
+        return error.errno == errno.ENOSPC
+    return False
+
+
+def write_into(location: str, write: Callable[[Path], None]) -> Path | None:
+    """Let `write(folder)` fill a folder that ends up at `location`.
+
+    Local: the folder is `location` itself (returned). Remote: a temporary folder, uploaded
+    into the URI and removed (returns None).
+    """
+    if not is_remote(location):
+        folder = Path(location)
+        folder.mkdir(parents=True, exist_ok=True)
+        write(folder)
+        return folder
+    folder = Path(tempfile.mkdtemp(prefix="fertune-upload-"))
+    try:
+        write(folder)
+        upload(folder, location)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return None
+
+
+def upload(folder: Path, uri: str) -> None:
+    """Copy a local folder's files into a storage URI."""
+    import pyarrow.fs
+
+    filesystem, path = pyarrow.fs.FileSystem.from_uri(uri)
+    filesystem.create_dir(path, recursive=True)
+    pyarrow.fs.copy_files(str(folder), path, destination_filesystem=filesystem)

@@ -1,0 +1,170 @@
+"""A study's Ray side: start (or join) Ray, build the Tuner, run it, stop cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from core.dataset import TrainingData
+from core.errors import StorageError
+
+from .storage import storage_is_full
+from .study import StudySettings, trial_name
+
+EXIT_INTERRUPTED = 130
+NO_SPACE = os.strerror(errno.ENOSPC)  # "No space left on device"
+
+
+def start_ray(address: str | None, dashboard: bool) -> bool:
+    """A local Ray bound to 127.0.0.1 with no dashboard unless asked; or join a cluster.
+
+    Returns whether this call started Ray (and so should shut it down); a Ray already
+    running in this process (a notebook, the tests) is used as it is.
+    """
+    import ray
+
+    from .ray_compat import loopback_only, quiet_token_notice
+
+    if ray.is_initialized():
+        return False
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    quiet_token_notice()
+    if address:
+        ray.init(address=address, log_to_driver=False)
+        return True
+    with loopback_only():
+        ray.init(
+            address="local",  # never attach to another Ray that happens to run on this machine
+            include_dashboard=dashboard,
+            dashboard_host="127.0.0.1",
+            _node_ip_address="127.0.0.1",
+            log_to_driver=False,
+            configure_logging=True,
+            logging_level="warning",
+        )
+    return True
+
+
+def build_tuner(settings: StudySettings, data: TrainingData, restore: bool):
+    """The Tuner of a new study, or the saved one of a study to resume."""
+    from ray import tune
+
+    from .progress import TrialLines
+    from .resources import trial_resources
+    from .search import METRIC, MODE, make_scheduler, make_searcher
+    from .stopper import TargetStopper
+    from .trainable import run_trial
+
+    space = settings.resolved_space()
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, data=data),
+        trial_resources(settings.cpus_per_trial, settings.gpus_per_trial),
+    )
+    if restore:
+        return tune.Tuner.restore(
+            settings.experiment_path,
+            trainable=trainable,
+            resume_unfinished=True,
+            resume_errored=True,
+        )
+    run_config = tune.RunConfig(
+        name=settings.name,
+        storage_path=settings.storage,
+        stop=TargetStopper(stop_study_on_success=settings.stop_on_target),
+        checkpoint_config=tune.CheckpointConfig(
+            num_to_keep=2, checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE
+        ),
+        failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+        sync_config=tune.SyncConfig(sync_artifacts=True),
+        callbacks=[TrialLines(list(space.params))],
+        verbose=0,
+    )
+    tune_config = tune.TuneConfig(
+        search_alg=make_searcher(space, settings.seed, settings.search),
+        scheduler=make_scheduler(space, settings.scheduler),
+        num_samples=settings.num_samples,
+        max_concurrent_trials=settings.max_concurrent,
+        time_budget_s=settings.time_budget_s,
+        reuse_actors=False,
+        trial_name_creator=trial_name,
+        trial_dirname_creator=trial_name,
+    )
+    return tune.Tuner(trainable, tune_config=tune_config, run_config=run_config)
+
+
+class Interruption:
+    """Ctrl-C asks Tune to save its state and stop (through Tune's own SIGUSR1 handler)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def __enter__(self) -> Interruption:
+        os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+        self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGINT, self.previous)
+
+    def _handle(self, signum, frame) -> None:
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        self.event.set()
+        print("\nstopping: saving the study's state (Ctrl-C again to abort)", file=sys.stderr)
+        signal.raise_signal(signal.SIGUSR1)
+
+
+def run_study(settings: StudySettings, data: TrainingData, resume: bool, started: float) -> int:
+    """Fit the Tuner, write the results and the report; 130 when interrupted (state saved)."""
+    print(
+        f"study {settings.name}: space {settings.space}, {settings.num_samples} trials, "
+        f"{settings.max_concurrent} at once, {settings.cpus_per_trial:g} CPU + "
+        f"{settings.gpus_per_trial:g} GPU each; results in {settings.experiment_path}",
+        flush=True,
+    )
+    tuner = build_tuner(settings, data, restore=resume)
+    if not resume:
+        settings.save_to_storage()
+    with Interruption() as interruption:
+        try:
+            grid = tuner.fit()
+        except Exception:  # Tune fails in many ways on a full disk (EOFError, OSError, ...)
+            if storage_is_full(settings.storage):
+                raise storage_full(settings) from None
+            raise
+    if grid.errors and (
+        any(NO_SPACE in str(error) for error in grid.errors) or storage_is_full(settings.storage)
+    ):
+        raise storage_full(settings)
+    from .results import finish_study
+
+    run_dir = finish_study(settings, grid, data, wall_seconds=time.perf_counter() - started)
+    if run_dir is not None and settings.report:
+        from .report.page import report_after_study
+
+        report_after_study(run_dir, data)
+    if interruption.event.is_set():
+        print(f"interrupted; state saved. Resume with: {resume_command(settings)}", flush=True)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def resume_command(settings: StudySettings) -> str:
+    """The command that continues this study."""
+    default = str(Path("runs").resolve())
+    storage = "" if settings.storage == default else f" --storage {settings.storage}"
+    return f"python -m tune.run --resume --name {settings.name}{storage}"
+
+
+def storage_full(settings: StudySettings) -> StorageError:
+    """Trials that failed for want of disk space: the state is kept, so say how to go on."""
+    return StorageError(
+        f"--storage {settings.storage}: no space left on device; the study's state is kept: "
+        f"free some space, then run: {resume_command(settings)}"
+    )
