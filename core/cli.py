@@ -15,6 +15,7 @@ class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are the project's one-line ConfigError."""
 
     def error(self, message: str):  # type: ignore[override]
+        """Usage errors become the one-line ConfigError, not argparse's exit."""
         raise ConfigError(f"{self.prog}: {message}")
 
 
@@ -34,6 +35,7 @@ def exits_cleanly(main: Callable[..., int]) -> Callable[..., int]:
 
 
 def positive_int(text: str) -> int:
+    """An argparse type: a whole number > 0 (sizes, counts)."""
     value = _number(text, int)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text}")
@@ -41,6 +43,7 @@ def positive_int(text: str) -> int:
 
 
 def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number >= 0 (epochs of patience, retries)."""
     value = _number(text, int)
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected zero or a positive whole number, got {text}")
@@ -48,6 +51,7 @@ def non_negative_int(text: str) -> int:
 
 
 def positive_float(text: str) -> float:
+    """An argparse type: a number > 0 (rates, CPU shares)."""
     value = _number(text, float)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
@@ -55,6 +59,7 @@ def positive_float(text: str) -> float:
 
 
 def non_negative_float(text: str) -> float:
+    """An argparse type: a number >= 0 (L1 strength, GPU shares)."""
     value = _number(text, float)
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"expected zero or a positive number, got {text}")

@@ -28,6 +28,7 @@ DEFAULT_AUS: tuple[int, ...] = (1, 2, 4, 5, 6, 7, 9, 12, 15, 17, 20, 23, 24, 25,
 
 
 def au_names(aus: tuple[int, ...] = DEFAULT_AUS) -> list[str]:
+    """Display names of an AU list (`AU1`, `AU12`, ...), as reports and CSV columns use them."""
     return [f"AU{au}" for au in aus]
 
 

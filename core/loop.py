@@ -40,6 +40,7 @@ class TrainResult:
 
     @property
     def epochs(self) -> int:
+        """Epochs trained, resumed ones included."""
         return len(self.history.get("loss", []))
 
 

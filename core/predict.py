@@ -30,6 +30,8 @@ BATCH = 64
 
 @dataclass(frozen=True)
 class Prediction:
+    """One image's prediction: emotion and its probabilities, AUs present at tuned thresholds."""
+
     path: str
     emotion: str
     probability: float
@@ -39,6 +41,7 @@ class Prediction:
     face_found: bool  # False: no face detected, the image's centre square was used
 
     def as_dict(self) -> dict[str, Any]:
+        """Plain types for `--json`."""
         return asdict(self)
 
 
@@ -126,6 +129,7 @@ def find_model(path: Path) -> Path:
 
 
 def load_model(path: Path) -> Any:
+    """The Keras model of a run or model file, loaded in safe mode (no arbitrary code)."""
     import keras
 
     from . import models  # noqa: F401  (registers the project's custom loss for loading)
@@ -187,6 +191,7 @@ def format_predictions(predictions: Sequence[Prediction]) -> str:
 
 
 def build_parser():
+    """The options of `python -m core.predict`."""
     from .cli import Parser
 
     parser = Parser(prog="python -m core.predict", description=__doc__.splitlines()[0])
@@ -202,6 +207,7 @@ def build_parser():
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Predict emotion and AUs for images; a user's mistake is one line and exit code 2."""
     from .cli import exits_cleanly
 
     return exits_cleanly(_main)(argv)

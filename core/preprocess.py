@@ -45,6 +45,7 @@ class PreparedData:
 
     @property
     def size(self) -> int:
+        """The side of the prepared squares, in pixels."""
         return int(self.images.shape[1])
 
     def __len__(self) -> int:

@@ -10,6 +10,8 @@ from .labels import DEFAULT_AUS
 
 @dataclass(frozen=True)
 class Record:
+    """One labelled image: where it is, whose it is, its emotion and AU vector."""
+
     path: Path
     subject: str
     sequence: str
@@ -19,6 +21,8 @@ class Record:
 
 @dataclass(frozen=True)
 class Skip:
+    """A file a source passed over, and why (shown by core.summary)."""
+
     path: Path
     reason: str
 

@@ -50,10 +50,12 @@ def load_source(
 
 
 def is_ckplus_folder(path: Path) -> bool:
+    """Whether a folder has CK+'s layout (images, Emotion and FACS side by side)."""
     return all((path / name).is_dir() for name in CKPLUS_FOLDERS)
 
 
 def is_junk(path: Path) -> bool:
+    """Files real CK+ copies carry that are no data: dot files (`.DS_Store`), `Thumbs.db`."""
     return path.name.startswith(".") or path.name.lower() in JUNK_NAMES
 
 

@@ -13,11 +13,14 @@ from .errors import ConfigError
 
 @dataclass(frozen=True)
 class Split:
+    """Indices of the train / validation / test parts; no subject is in two of them."""
+
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
 
     def as_dict(self) -> dict[str, np.ndarray]:
+        """The parts by name, for reports and sizes."""
         return {"train": self.train, "val": self.val, "test": self.test}
 
 

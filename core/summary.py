@@ -40,6 +40,7 @@ def _is_colour(image: Image.Image) -> bool:
 
 
 def summarise(source: Source) -> dict[str, Any]:
+    """Counts, sizes, colour share and skips of a source, as plain types."""
     records = source.records
     emotion_counts = Counter(r.emotion for r in records)
     facts = [image_facts(r.path) for r in records]
@@ -59,6 +60,7 @@ def summarise(source: Source) -> dict[str, Any]:
 
 
 def format_summary(summary: dict[str, Any]) -> str:
+    """The summary as the lines `core.summary` prints."""
     lines = [
         f"data: {summary['root']}",
         f"images {summary['images']}, subjects {summary['subjects']}, "
@@ -112,6 +114,7 @@ def _save(figure, path: Path) -> Path:
 
 @exits_cleanly
 def main(argv: list[str] | None = None) -> int:
+    """Summarise a data source; a user's mistake is one line and exit code 2."""
     parser = Parser(prog="python -m core.summary", description=__doc__)
     parser.add_argument("path", nargs="?", help="CK+ folder or CSV manifest (default: built-in)")
     parser.add_argument("--json", action="store_true", help="print exactly one JSON object")

@@ -15,6 +15,7 @@ __all__ = ["Choice", "Domain", "IntRange", "LogUniform", "SearchSpace", "Uniform
 
 
 def names() -> list[str]:
+    """The registered space names, in registration order."""
     return list(_REGISTRY)
 
 

@@ -13,44 +13,58 @@ from core.errors import ConfigError
 
 @dataclass(frozen=True)
 class Choice:
+    """One of a few values (input sizes, backbones)."""
+
     values: tuple[Any, ...]
 
     def capped(self, cap: float) -> Choice:
+        """The values at or below `cap` (the smallest if none is)."""
         kept = tuple(v for v in self.values if v <= cap)
         return Choice(kept or (min(self.values),))
 
     def contains(self, value: Any) -> bool:
+        """Whether `value` is one of the values."""
         return value in self.values
 
 
 @dataclass(frozen=True)
 class IntRange:
+    """Whole numbers from `low` to `high` in steps of `step`."""
+
     low: int
     high: int
     step: int = 1
 
     def capped(self, cap: float) -> IntRange:
+        """The range with its top lowered to `cap`, on the step grid."""
         high = max(self.low, min(self.high, int(cap)))
         return IntRange(self.low, self.low + (high - self.low) // self.step * self.step, self.step)
 
     def contains(self, value: Any) -> bool:
+        """Whether `value` lies in the range."""
         return self.low <= value <= self.high
 
 
 @dataclass(frozen=True)
 class Uniform:
+    """A real number between `low` and `high`, every value as likely."""
+
     low: float
     high: float
 
     def capped(self, cap: float) -> Uniform:
+        """The range with its top lowered to `cap`."""
         return Uniform(self.low, max(self.low, min(self.high, cap)))
 
     def contains(self, value: Any) -> bool:
+        """Whether `value` lies in the range."""
         return self.low <= value <= self.high
 
 
 @dataclass(frozen=True)
 class LogUniform:
+    """A positive real number drawn evenly on a log scale (rates, L1 strength)."""
+
     low: float
     high: float
 
@@ -59,9 +73,11 @@ class LogUniform:
             raise ValueError(f"LogUniform needs 0 < low < high, got {self.low}, {self.high}")
 
     def capped(self, cap: float) -> LogUniform:
+        """The range with its top lowered to `cap` (kept a range, never a point)."""
         return LogUniform(self.low, max(self.low * (1 + 1e-9), min(self.high, cap)))
 
     def contains(self, value: Any) -> bool:
+        """Whether `value` lies in the range."""
         return self.low <= value <= self.high or math.isclose(value, self.high)
 
 
@@ -123,6 +139,7 @@ class SearchSpace:
         return replace(self, params=params, fixed=fixed, start=start)
 
     def first_config(self) -> dict[str, Any]:
+        """The hand-tuned config the study tries first: fixed values and the start point."""
         return {**self.fixed, **self.start}
 
 

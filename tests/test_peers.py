@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TOOLS = ("ours", "kt-hyperband", "kt-bayes", "optuna", "ray-random")
 
 
 @pytest.mark.slow
-def test_peers_benchmark_runs_every_tool_in_tiny_mode(small_synthetic: Path, tmp_path: Path):
+def test_peers_benchmark_runs_every_tool_in_tiny_mode(small_synthetic: Path, tmp_path: Path, peers):
     # Targets every first epoch meets, so each tool's time-to-target path is exercised.
     targets = ["--target", "val_emotion_accuracy=0", "--target", "val_au_binary_accuracy=0"]
     command = [sys.executable, str(ROOT / "bench" / "peers.py"), "--tiny"]
@@ -23,7 +22,8 @@ def test_peers_benchmark_runs_every_tool_in_tiny_mode(small_synthetic: Path, tmp
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
     runs = json.loads((tmp_path / "runs.json").read_text())
-    assert [run["tool"] for run in runs] == list(TOOLS)
+    assert [run["tool"] for run in runs] == list(peers.TOOLS)
+    assert len(peers.TOOLS) == 5
     for run in runs:
         assert run["seed"] == 0
         assert 0 < run["time_to_target_s"] < run["wall_s"], run
@@ -33,7 +33,7 @@ def test_peers_benchmark_runs_every_tool_in_tiny_mode(small_synthetic: Path, tmp
         assert 0 <= run["test_emotion_accuracy"] <= 1 and 0 <= run["test_au_f1_macro"] <= 1, run
     assert sum(run["trials_started"] for run in runs if run["tool"] == "ours") <= 2
     table = (tmp_path / "table.md").read_text()
-    for tool in TOOLS:
+    for tool in peers.TOOLS:
         assert f"| {tool} |" in table
     assert "goal ours/kt-hyperband <= 0.5" in table and "goal ours/optuna <= 0.7" in table
     assert table.splitlines()[0] in done.stdout

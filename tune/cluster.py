@@ -32,6 +32,7 @@ _IMAGE_VERSION = re.compile(r":(\d+\.\d+\.\d+)(?:-|$)")
 
 
 def load_cluster_config(path: str | Path) -> dict[str, Any]:
+    """A cluster YAML file as a mapping; unreadable or malformed is a one-line ConfigError."""
     import yaml
 
     try:

@@ -10,6 +10,8 @@ from .results import trial_status
 
 
 class TrialLines(tune.Callback):
+    """A Tune callback that prints one line when a trial starts, ends or fails."""
+
     def __init__(self, searched: list[str]) -> None:
         self.searched = searched
         self.started = time.perf_counter()

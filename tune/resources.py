@@ -60,6 +60,7 @@ def capacity_of(
 
 
 def cluster_capacity(bootstrap: str | Path = BOOTSTRAP_CONFIG) -> Capacity:
+    """The running cluster's capacity, with what its autoscaler may still add."""
     import ray
 
     return capacity_of(ray.nodes(), autoscaling_node_types(bootstrap))

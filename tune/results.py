@@ -73,6 +73,7 @@ def results_table(grid, searched: list[str]) -> pd.DataFrame:
 
 
 def best_trial(grid):
+    """The trial with the best best-so-far score, or None when none reported one."""
     scored = [t for t in grid_trials(grid) if (t.last_result or {}).get("score")]
     return max(scored, key=lambda t: t.last_result["score"], default=None)
 

@@ -21,4 +21,5 @@ class TargetStopper(tune.Stopper):
         return False
 
     def stop_all(self) -> bool:
+        """End the whole study at the first success, when --stop-on-target asked for it."""
         return self.stop_study_on_success and bool(self.successes)

@@ -99,6 +99,7 @@ def cpu_caps(space: SearchSpace) -> dict[str, Any]:
 
 
 def describe_caps(caps: dict[str, Any]) -> str:
+    """Caps as `key <= value` for messages and the report."""
     return ", ".join(f"{key} <= {value}" for key, value in caps.items())
 
 

@@ -199,6 +199,7 @@ def hparam_values(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def make_hparams_callback(config: dict[str, Any], log_dir: Path):
+    """A Keras callback writing the trial's HParams entry and per-epoch score for TensorBoard."""
     import keras
     import tensorflow as tf
     from tensorboard.plugins.hparams import api as hp

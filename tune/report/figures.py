@@ -56,6 +56,7 @@ def samples(
 
 
 def bars(counts: Mapping[str, int], title: str, path: Path, rotate: bool = False) -> Path:
+    """A bar chart of counts (images per emotion or AU) saved as a PNG."""
     figure, axis = plt.subplots(figsize=(max(4.0, 0.45 * len(counts) + 1.5), 3.2))
     drawn = axis.bar(list(counts), list(counts.values()), color=COLOURS[0])
     axis.bar_label(drawn, fontsize=8)
@@ -107,6 +108,7 @@ def training_curves(progress: pd.DataFrame, best_epoch: int | None, path: Path) 
 
 
 def confusion(emotion: Mapping[str, Any], path: Path) -> Path:
+    """The emotion confusion matrix as a PNG, counts in the cells."""
     matrix = np.asarray(emotion["confusion_matrix"])
     labels = list(emotion["labels"])
     figure, axis = plt.subplots(figsize=(4.6, 4))

@@ -28,6 +28,7 @@ code { background: #f4f4f4; padding: 0 0.2em; }
 
 
 def page(title: str, parts: Iterable[str]) -> str:
+    """A whole self-contained HTML page: no script, no CDN."""
     body = "\n".join(parts)
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -37,23 +38,28 @@ def page(title: str, parts: Iterable[str]) -> str:
 
 
 def section(anchor: str, title: str, parts: Iterable[str]) -> str:
+    """A titled section with an anchor, so the page's table of contents can link to it."""
     inner = "\n".join(parts)
     return f'<section id="{escape(anchor)}">\n<h2>{escape(title)}</h2>\n{inner}\n</section>'
 
 
 def heading(title: str) -> str:
+    """A sub-heading inside a section."""
     return f"<h3>{escape(title)}</h3>"
 
 
 def paragraph(text: str) -> str:
+    """A paragraph of escaped text."""
     return f"<p>{escape(text)}</p>"
 
 
 def note(text: str) -> str:
+    """A highlighted remark: a caveat, a skip, or how to get what is missing."""
     return f'<p class="note">{escape(text)}</p>'
 
 
 def code(text: str) -> str:
+    """A command the reader can copy."""
     return f"<p><code>{escape(text)}</code></p>"
 
 

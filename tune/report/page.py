@@ -85,6 +85,7 @@ def report_after_study(run_dir: Path, data: TrainingData) -> Path | None:
 
 
 def overview(settings: StudySettings, table: pd.DataFrame, run_dir: Path) -> str:
+    """The study in a few lines: space, trials by status, data, split seed, TensorBoard command."""
     counts = table["status"].value_counts().to_dict() if "status" in table else {}
     statuses = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
     facts = [
@@ -106,6 +107,7 @@ def overview(settings: StudySettings, table: pd.DataFrame, run_dir: Path) -> str
 def data_section(
     data: TrainingData | None, problem: str | None, best: dict | None, out: Path
 ) -> str:
+    """What the trials learnt from: sample images, counts per emotion and AU, split sizes."""
     if data is None:
         return html.section("data", "Data", [html.note(f"Data not available: {problem}")])
     from core.labels import au_names
@@ -178,6 +180,7 @@ def split_table(data: TrainingData) -> pd.DataFrame:
 def study_section(
     run_dir: Path, settings: StudySettings, table: pd.DataFrame, best: dict | None, out: Path
 ) -> str:
+    """Optuna's view of the study and the trials table, best first."""
     from .optuna_history import load_study, study_figures
 
     if table.empty:
@@ -204,6 +207,7 @@ def study_section(
 
 
 def best_section(run_dir: Path, best: dict | None, report: dict | None, out: Path) -> str:
+    """The best trial's curves and its test scores: confusion matrix and per-AU F1 and AP."""
     if best is None or report is None:
         return html.section("best", "Best trial", [html.note("No best trial with a checkpoint.")])
     trial_id = best["trial_id"]
@@ -250,6 +254,7 @@ def best_section(run_dir: Path, best: dict | None, report: dict | None, out: Pat
 
 
 def per_au_table(au: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per AU: threshold, precision, recall, F1, AP and support."""
     rows = [
         {
             "AU": name,
