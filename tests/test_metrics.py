@@ -86,7 +86,8 @@ def test_au_metrics_match_hand_computation():
     assert per_au["AU2"]["recall"] == pytest.approx(0.5)
     assert per_au["AU2"]["f1"] == pytest.approx(2 / 3)
     assert per_au["AU2"]["average_precision"] == pytest.approx(1.0)
-    assert result["f1_macro"] == pytest.approx((0.5 + 2 / 3 + 0.0) / 3)
+    # AU4 has no positive: left out of the macro F1 as of the mAP.
+    assert result["f1_macro"] == pytest.approx((0.5 + 2 / 3) / 2)
     # micro: tp 2, fp 1, fn 2 -> P 2/3, R 1/2, F1 4/7
     assert result["f1_micro"] == pytest.approx(4 / 7)
     assert result["mAP"] == pytest.approx((5 / 6 + 1.0) / 2)
@@ -98,12 +99,27 @@ def test_au_without_positives_has_no_average_precision_and_is_left_out_of_map():
     assert result["per_au"]["AU4"]["support"] == 0
     assert result["per_au"]["AU4"]["f1"] == 0.0
     assert result["ap_undefined"] == ["AU4"]
+    assert result["au_undefined"] == ["AU4"]
+
+
+def test_an_au_without_positives_is_left_out_of_macro_f1_even_when_predicted():
+    # AU4 predicted present on every row though it never is: still undefined, not a 0 in the mean.
+    prob = AU_PROB.copy()
+    prob[:, 2] = 0.9
+    with_fp = metrics.au_metrics(AU_TRUE, prob, au_names=AU_NAMES)
+    without = metrics.au_metrics(AU_TRUE[:, :2], AU_PROB[:, :2], au_names=AU_NAMES[:2])
+    assert with_fp["f1_macro"] == pytest.approx(without["f1_macro"])
+    assert with_fp["mAP"] == pytest.approx(without["mAP"])
+    assert with_fp["au_undefined"] == ["AU4"]
+    assert without["au_undefined"] == []
 
 
 def test_map_is_none_when_no_au_has_a_positive():
     result = metrics.au_metrics(np.zeros((3, 2), int), np.full((3, 2), 0.2), au_names=["a", "b"])
     assert result["mAP"] is None
+    assert result["f1_macro"] is None
     assert result["ap_undefined"] == ["a", "b"]
+    assert result["au_undefined"] == ["a", "b"]
     assert result["binary_accuracy"] == 1.0
     assert result["no_au_baseline_accuracy"] == 1.0
 
