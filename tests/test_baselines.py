@@ -184,3 +184,22 @@ def test_fit_linear_keeps_three_emotion_columns_when_training_lacks_a_class():
     emotion_prob, _ = model.predict_proba(x[30:])
     assert emotion_prob.shape == (10, 3)
     np.testing.assert_allclose(emotion_prob[:, 2], 0.0)
+
+
+@pytest.mark.slow
+def test_linear_baseline_beats_the_majority_floor_on_the_built_in_set():
+    from core.dataset import load_training_data
+    from core.labels import au_names
+
+    data = load_training_data(None, prepared_size=96, progress=False)
+    prepared, split = data.prepared, data.split
+    reports = baseline_reports(
+        prepared.images, prepared.emotions, prepared.aus, split, au_names(prepared.au_list)
+    )
+    linear = reports["linear"]
+    assert linear["emotion"]["accuracy"] > reports["majority"]["emotion"]["accuracy"]
+    assert (
+        linear["au_tuned_on_val"]["f1_macro"]
+        > reports["all_present"]["au_tuned_on_val"]["f1_macro"]
+    )
+    assert linear["au_tuned_on_val"]["mAP"] > reports["all_present"]["au_tuned_on_val"]["mAP"]
