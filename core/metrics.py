@@ -152,7 +152,7 @@ def format_report(report: dict[str, Any]) -> str:
             f"{title}: binary accuracy {au['binary_accuracy']:.3f} "
             f"(no-AU baseline {au['no_au_baseline_accuracy']:.3f}), "
             f"macro F1 {_num(au['f1_macro'])}, micro F1 {au['f1_micro']:.3f}, "
-            f"mAP {_num(au['mAP'])}"
+            f"mAP {_num(au['mAP'])}" + _left_out(au)
         )
     lines.append(f"{'AU':<8}{'support':>8}{'F1@0.5':>8}{'F1@tuned':>10}{'thr':>6}{'AP':>7}")
     for name in fixed["au_names"]:
@@ -172,6 +172,11 @@ def _confusion_lines(emotion: dict[str, Any]) -> list[str]:
         for name, row in zip(emotion["labels"], emotion["confusion_matrix"], strict=True)
     ]
     return ["Confusion (rows true, columns predicted):", header, *rows]
+
+
+def _left_out(au: dict[str, Any]) -> str:
+    undefined = au.get("au_undefined") or []
+    return f" (no positive, left out of the means: {', '.join(undefined)})" if undefined else ""
 
 
 def _num(value: float | None) -> str:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -16,6 +20,18 @@ from core.baselines import (
 from core.split import split_by_subject
 
 AU_NAMES = ["AU1", "AU2", "AU4"]
+
+
+def test_baselines_import_neither_tensorflow_nor_ray():
+    code = (
+        "import sys, core.baselines; "
+        "print(sorted(m for m in ('tensorflow', 'keras', 'ray') if m in sys.modules))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
 
 
 def test_floors_are_what_trivial_predictors_score_on_hand_made_labels():

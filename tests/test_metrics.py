@@ -252,6 +252,7 @@ def test_format_report_prints_au_accuracy_beside_the_baseline(report):
     for name in ["AU1", "AU2", "AU4", "AU27"]:
         assert any(line.startswith(name + " ") for line in text.splitlines())
     assert "n/a" in text  # AU27 has no positive: its AP is undefined
+    assert au_line.endswith("(no positive, left out of the means: AU27)")
 
 
 # The Keras metrics logged in training follow the report's rule: AU4 (no positive) is left out.
