@@ -85,6 +85,7 @@ def export_best(trial, data: TrainingData, out: Path) -> dict | None:
         return None
     import keras
 
+    import core.models  # noqa: F401  registers the custom loss and AU metrics load_model needs
     from core.loop import evaluate_on_test
     from core.metrics import format_report
     from core.thresholds import write_thresholds
