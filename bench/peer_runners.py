@@ -128,7 +128,8 @@ class Tracker:
 
 def fill_test_scores(outcome: Outcome, report: dict[str, Any]) -> None:
     outcome.test_emotion_accuracy = float(report["emotion"]["accuracy"])
-    outcome.test_au_f1_macro = float(report["au_at_0.5"]["f1_macro"])
+    macro = report["au_tuned_on_val"]["f1_macro"]  # None when no test AU has a positive
+    outcome.test_au_f1_macro = float("nan") if macro is None else float(macro)
 
 
 def trial_config(space, values: dict[str, Any], job: Job, data) -> dict[str, Any]:

@@ -82,16 +82,26 @@ def _number(text: str, kind: type) -> int | float:
 
 
 def add_target_option(parser: argparse.ArgumentParser) -> None:
-    """`--target METRIC=VALUE`, repeatable, shared by core.train and tune.run."""
-    from .config import DEFAULT_TARGETS
+    """`--targets PRESET` and `--target METRIC=VALUE` (repeatable), shared by core.train and
+    tune.run."""
+    from .config import TARGET_PRESETS
 
-    defaults = ", ".join(f"{k}={v}" for k, v in DEFAULT_TARGETS.items())
+    def shown(name: str) -> str:
+        return ", ".join(f"{k}={v}" for k, v in TARGET_PRESETS[name].items())
+
+    parser.add_argument(
+        "--targets",
+        choices=tuple(TARGET_PRESETS),
+        help=f"named validation targets: default ({shown('default')}) or report (the original "
+        f"report's {shown('report')}: weak, a model that detects no AU meets its AU half)",
+    )
     parser.add_argument(
         "--target",
         action="append",
         default=[],
         metavar="METRIC=VALUE",
-        help=f"validation target; all must be met to stop (default: {defaults})",
+        help="one validation target (alone: the whole set; with --targets: over the preset's); "
+        "all must be met to stop",
     )
 
 

@@ -27,7 +27,19 @@ METRIC_KEYS: tuple[str, ...] = (
 # ... and for the losses.
 LOSS_KEYS: tuple[str, ...] = ("loss", "emotion_loss", "au_loss")
 
-DEFAULT_TARGETS: dict[str, float] = {"val_emotion_accuracy": 0.80, "val_au_binary_accuracy": 0.70}
+# Targets are minimums on validation metrics where higher is better; a trial that meets them all
+# stops. The default pairs emotion accuracy with AU macro F1, which a model that detects no AU
+# (F1 0) or every AU (F1 = 2p / (1 + p), about 0.35 on CK+-like rates) cannot meet.
+# AU_F1_TARGET is calibrated on the built-in set (bench/README.md, "The yardstick"): about the
+# original report's hand-tuned large_sample config's level, below what the default study reaches.
+AU_F1_TARGET = 0.50
+TARGET_PRESETS: dict[str, dict[str, float]] = {
+    "default": {"val_emotion_accuracy": 0.80, "val_au_f1_macro": AU_F1_TARGET},
+    # The original report's pair. Weak: predicting no AU scores about 0.79 AU binary accuracy on
+    # CK+-like base rates, so the AU half is met before the network has learnt any AU.
+    "report": {"val_emotion_accuracy": 0.80, "val_au_binary_accuracy": 0.70},
+}
+DEFAULT_TARGETS: dict[str, float] = TARGET_PRESETS["default"]
 
 N_EMOTIONS = 3  # negative, positive, surprise (core.labels.EMOTIONS)
 N_DEFAULT_AUS = 15  # the 15 most frequent CK+ AUs (core.labels.DEFAULT_AUS)
@@ -136,8 +148,9 @@ def _is_whole(value: Any) -> bool:
 
 
 def known_target_metrics() -> list[str]:
-    """The validation metrics a target may name."""
-    return [f"val_{key}" for key in (*METRIC_KEYS, "loss")]
+    """The validation metrics a target may name: all higher-is-better, since a target is a
+    minimum (`val_loss=0.5` would be met by any loss above it)."""
+    return [f"val_{key}" for key in METRIC_KEYS]
 
 
 def parse_targets(items: Sequence[str]) -> dict[str, float]:
@@ -164,7 +177,23 @@ def check_targets(targets: Mapping[str, float]) -> None:
     known = known_target_metrics()
     unknown = [name for name in targets if name not in known]
     if unknown:
-        raise ConfigError(f"unknown target metric {unknown[0]!r}; known: {', '.join(known)}")
+        lower = " (lower is better there; a target is a minimum)" if "loss" in unknown[0] else ""
+        raise ConfigError(f"unknown target metric {unknown[0]!r}{lower}; known: {', '.join(known)}")
+    for name, value in targets.items():
+        if not 0.0 <= float(value) <= 1.0:  # every target metric is a score in [0, 1]
+            raise ConfigError(f"target {name}={value!r}: expected a number in [0, 1]")
+
+
+def targets_from_options(preset: str | None, items: Sequence[str]) -> dict[str, float]:
+    """The targets `--targets PRESET` and `--target METRIC=VALUE ...` ask for.
+
+    `--target` items alone are the whole set; with `--targets` they go over the preset's; with
+    neither, the default preset.
+    """
+    if preset is not None and preset not in TARGET_PRESETS:
+        raise ConfigError(f"--targets {preset!r}: expected one of {', '.join(TARGET_PRESETS)}")
+    base = TARGET_PRESETS[preset] if preset else {} if items else DEFAULT_TARGETS
+    return {**base, **parse_targets(items)}
 
 
 def targets_met(logs: Mapping[str, float], targets: Mapping[str, float]) -> bool:

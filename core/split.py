@@ -116,14 +116,26 @@ def fold_splits(
     folds: int = 5,
     seed: int = 0,
     val_fraction: float = 0.2,
+    held_out: np.ndarray | None = None,
 ) -> list[Split]:
     """Cross-validation by subject: each fold's test part, and a validation part carved from its
-    training subjects (for early stopping and AU thresholds), so no subject sits on two sides."""
+    training subjects (for early stopping and AU thresholds), so no subject sits on two sides.
+
+    `held_out`: positions whose subjects never enter a test fold (they only train and validate).
+    A config chosen on some subjects' scores must not be tested on them again: pass those.
+    """
     emotions, subjects = np.asarray(emotions), np.asarray(subjects)
     if not 0 < val_fraction < 1:
         raise ConfigError(f"validation fraction must be in (0, 1), got {val_fraction}")
+    held = np.zeros(len(subjects), dtype=bool)
+    if held_out is not None and len(held_out):
+        held = np.isin(subjects, subjects[np.asarray(held_out)])
+    open_ = np.flatnonzero(~held)
     splits = []
-    for fold, (rest, test) in enumerate(subject_folds(emotions, subjects, folds=folds, seed=seed)):
+    open_folds = subject_folds(emotions[open_], subjects[open_], folds=folds, seed=seed)
+    for fold, (open_rest, open_test) in enumerate(open_folds):
+        rest = np.sort(np.concatenate([open_[open_rest], np.flatnonzero(held)]))
+        test = open_[open_test]
         val_splits = max(2, round(1 / val_fraction))
         if len(np.unique(subjects[rest])) < val_splits:
             raise ConfigError(

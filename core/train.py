@@ -20,7 +20,7 @@ from .cli import (
     positive_float,
     positive_int,
 )
-from .config import DEFAULT_TARGETS, full_config, parse_targets
+from .config import full_config, targets_from_options
 from .errors import ConfigError
 from .files import replace_atomically, write_json_atomically
 from .labels import parse_au_list
@@ -92,7 +92,7 @@ def build_parser() -> Parser:
 def config_from_args(args) -> dict[str, Any]:
     """The training config the options describe."""
     config = {key: getattr(args, key) for key in CONFIG_OPTIONS}
-    config["targets"] = parse_targets(args.target) if args.target else dict(DEFAULT_TARGETS)
+    config["targets"] = targets_from_options(args.targets, args.target)
     return config
 
 
@@ -140,6 +140,14 @@ def main(argv: list[str] | None = None) -> int:
         allow_outside_root=args.allow_outside_root,
     )
     build_model({**config, "n_aus": data.prepared.aus.shape[1]})  # fail before writing
+    from .yardstick import (
+        add_baselines,
+        announce_floors,
+        format_beside_baselines,
+        validation_floors,
+    )
+
+    announce_floors(config["targets"], validation_floors(data))
     import keras
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -149,8 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     result = train(config, data, callbacks=[board])
     report = evaluate_on_test(result.model, result.config, data)
     report["training"] = training_summary(result)
+    add_baselines(report, data, seed=args.seed)
     save_outputs(args.out, result, report, prepared_size=data.prepared.size)
     print(format_report(report))
+    print(format_beside_baselines(report))
     training = report["training"]
     print(
         f"stopped by {training['stopped_by']} after {training['epochs']} epochs "

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from core.callbacks import make_target_stopping
-from core.config import combined_score, full_config, parse_targets
+from core.config import METRIC_KEYS, combined_score, full_config, parse_targets
 from core.dataset import TrainingData
 from core.errors import ConfigError
 from core.loop import ResumePoint, evaluate_on_test, train
@@ -20,6 +20,8 @@ from core.preprocess import PreparedData
 from core.split import split_by_subject
 from core.train import main as train_main
 
+# Perfect emotion and AU scores at once: out of reach of these tiny runs, so every epoch runs.
+UNREACHABLE = {"val_emotion_accuracy": 1.0, "val_au_f1_macro": 1.0}
 TINY = {"input_size": 32, "alpha": 0.25, "batch_size": 8, "sample_size": 12, "min_epochs": 1}
 
 
@@ -119,7 +121,7 @@ def test_training_stops_on_targets_that_are_met_at_once(tiny_data: TrainingData)
 
 
 def test_training_runs_to_max_epochs_when_targets_are_out_of_reach(tiny_data: TrainingData):
-    config = {**TINY, "max_epochs": 2, "patience": 5, "targets": {"val_emotion_accuracy": 1.01}}
+    config = {**TINY, "max_epochs": 2, "patience": 5, "targets": UNREACHABLE}
     result = train(config, tiny_data, verbose=False)
     assert result.stopped_by == "max_epochs" and result.epochs == 2
     assert {"val_emotion_accuracy", "val_au_f1_macro", "au_pr_auc"} <= set(result.history)
@@ -130,7 +132,7 @@ def test_training_runs_to_max_epochs_when_targets_are_out_of_reach(tiny_data: Tr
 
 
 def test_resume_continues_from_the_saved_epoch(tiny_data: TrainingData, tmp_path: Path):
-    config = {**TINY, "max_epochs": 1, "targets": {"val_emotion_accuracy": 1.01}}
+    config = {**TINY, "max_epochs": 1, "targets": UNREACHABLE}
     first = train(config, tiny_data, verbose=False)
     first.model.save(tmp_path / "m.keras")
     resumed = train(
@@ -171,13 +173,22 @@ def test_cli_trains_and_writes_model_report_and_tensorboard(
     out = tmp_path / "out"
     argv = ["--data", str(small_synthetic), "--out", str(out), "--input-size", "32"]
     argv += ["--alpha", "0.25", "--epochs", "2", "--sample-size", "10", "--zoom", "0.1"]
-    argv += ["--target", "val_emotion_accuracy=1.01"]  # out of reach: both epochs run
+    argv += ["--target", "val_emotion_accuracy=1", "--target", "val_au_f1_macro=1"]  # out of reach
     assert train_main(argv) == 0
     printed = capsys.readouterr().out
     assert "epoch 1/2" in printed and "no-AU baseline" in printed
+    assert "floors on validation" in printed and "test, beside the baselines" in printed
     report = json.loads((out / "report.json").read_text())
     assert report["training"]["epochs"] == 2 and report["training"]["stopped_by"] == "max_epochs"
     assert len(json.loads((out / "history.json").read_text())["loss"]) == 2
+    # The three baselines are test reports in the CNN's own shape, on the same split.
+    assert set(report["baselines"]) == {"majority", "all_present", "linear"}
+    for baseline in report["baselines"].values():
+        for part in ("emotion", "au_at_0.5", "au_tuned_on_val"):
+            assert set(baseline[part]) == set(report[part])
+            assert baseline[part]["n"] == report[part]["n"]
+    assert report["baselines"]["majority"]["au_at_0.5"]["f1_macro"] == 0.0
+    assert set(report["floors"]["validation"]) == {f"val_{k}" for k in METRIC_KEYS}
     assert keras.models.load_model(out / "model.keras", safe_mode=True).output["au"] is not None
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

@@ -78,7 +78,7 @@ def best_trial(grid):
     return max(scored, key=lambda t: t.last_result["score"], default=None)
 
 
-def export_best(trial, data: TrainingData, out: Path) -> dict | None:
+def export_best(trial, data: TrainingData, out: Path, seed: int = 0) -> dict | None:
     """The best trial's best-epoch model and its test report (thresholds tuned on validation)."""
     checkpoint = trial.run_metadata.checkpoint_manager.latest_checkpoint_result
     if checkpoint is None:
@@ -89,18 +89,20 @@ def export_best(trial, data: TrainingData, out: Path) -> dict | None:
     from core.loop import evaluate_on_test
     from core.metrics import format_report
     from core.thresholds import write_thresholds
+    from core.yardstick import add_baselines, format_beside_baselines
 
     from .trainable import CHECKPOINT_MODEL
 
     with checkpoint.checkpoint.as_directory() as folder:
         model = keras.models.load_model(Path(folder) / CHECKPOINT_MODEL, safe_mode=True)
-    report = evaluate_on_test(model, trial.config, data)
+    report = add_baselines(evaluate_on_test(model, trial.config, data), data, seed=seed)
     report["trial_id"] = trial.trial_id
     report["best_epoch"] = trial.last_result.get("best_epoch")
     replace_atomically(out / "model.keras", model.save)
     write_json_atomically(out / "report.json", report)
     write_thresholds(out, report, trial.config, data.prepared.size)
     print(format_report(report))
+    print(format_beside_baselines(report, name=f"best trial {trial.trial_id}"))
     return report
 
 
@@ -130,7 +132,7 @@ def finish_study(
         best_config = {k: v for k, v in best.config.items() if not k.startswith("gpu")}
         write_json_atomically(out / "best_config.json", {"trial_id": best.trial_id, **best_config})
         (out / "best").mkdir(exist_ok=True)
-        report = export_best(best, data, out / "best")
+        report = export_best(best, data, out / "best", seed=settings.seed)
         print(f"best trial {best.trial_id}: score {best.last_result['score']:.4f}")
         print(f"best config: {json.dumps({k: best.config.get(k) for k in searched})}")
         if report is not None:

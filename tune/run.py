@@ -21,7 +21,7 @@ from core.cli import (
     positive_float,
     positive_int,
 )
-from core.config import parse_targets
+from core.config import targets_from_options
 from core.errors import ConfigError
 from core.labels import parse_au_list
 
@@ -104,7 +104,9 @@ def settings_from_args(args) -> StudySettings:
         num_samples=args.num_samples or (4 if args.smoke_test else space.num_samples),
         gpus_per_trial=args.gpus_per_trial or 0.0,
         time_budget_s=args.time_budget,
-        targets=parse_targets(args.target) if args.target else {},
+        targets=targets_from_options(args.targets, args.target)
+        if args.targets or args.target
+        else {},  # the space's own (the default preset)
         backbone_weights=weights,
         aus=list(args.aus) if args.aus else None,
         report=not args.no_report,
@@ -174,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(data.split.train)}/{len(data.split.val)}/{len(data.split.test)} by subject",
         flush=True,
     )
+    from core.yardstick import announce_floors, validation_floors
+
+    settings.floors = validation_floors(data)
+    announce_floors(settings.effective_targets(), settings.floors)
     from .tuner import run_study, start_ray
 
     started_ray = start_ray(args.address, args.dashboard)

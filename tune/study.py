@@ -47,6 +47,8 @@ class StudySettings:
     search: str = "tpe"
     scheduler: str = "asha"
     report: bool = True
+    # The target metrics' floors on this study's validation split (core.yardstick), for the report.
+    floors: dict[str, float] = field(default_factory=dict)
 
     @property
     def experiment_path(self) -> str:
@@ -70,6 +72,10 @@ class StudySettings:
         if overrides:
             space = replace(space, fixed={**space.fixed, **overrides})
         return space
+
+    def effective_targets(self) -> dict[str, float]:
+        """The targets trials stop on: this study's own, else the space's."""
+        return dict(self.targets or get(self.space).fixed.get("targets", {}))
 
     def save(self, folder: Path) -> None:
         """study.json in a local folder, whole or not at all."""

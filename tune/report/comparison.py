@@ -11,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from core.yardstick import BASELINE_LABELS
+
 from ..study import StudySettings, describe_caps
 from . import figures, html
 from .handtuned import HEADLINE, Candidate, headline, study_budget
@@ -29,8 +31,9 @@ def comparison_section(
     max_epochs: int | None,
     missing_reason: str,
 ) -> str:
-    """The hand-tuned configs' test scores (trained by `handtuned`) beside the best trial's."""
-    title = "The original hand-tuned configurations beside the best"
+    """The hand-tuned configs' test scores (trained by `handtuned`) and the baselines' (linear,
+    majority, every AU) beside the best trial's."""
+    title = "The best beside the original hand-tuned configurations and the baselines"
     budget = study_budget(settings)
     parts = [
         html.paragraph(
@@ -62,6 +65,10 @@ def comparison_section(
                     candidate.name, entry["config"], entry["report"], entry.get("notes", [])
                 )
             )
+    for key, label in BASELINE_LABELS.items():
+        baseline = (best_report or {}).get("baselines", {}).get(key)
+        if baseline is not None:
+            rows.append(_comparison_row(label, {}, baseline, ["no training budget: a baseline"]))
     if not done and any(c.config is not None for c in candidates):
         parts.append(
             html.note(
@@ -78,7 +85,8 @@ def comparison_section(
                     figures.comparison(
                         metrics, "Test scores on the study's split", out / "baselines.png"
                     ),
-                    "Hand-tuned configurations beside the best trial, same test set",
+                    "Hand-tuned configurations and the baselines beside the best trial, same test "
+                    "set",
                 )
             )
         parts.append(html.table(frame, highlight=[i == 0 for i in range(len(frame))]))
@@ -122,7 +130,8 @@ def cv_section(run_dir: Path, out: Path) -> str:
             "carved from its training subjects for early stopping and AU thresholds. "
             "Mean ± sample standard deviation over folds"
             + (f"; epochs capped at {cv['max_epochs']}" if cv.get("max_epochs") else "")
-            + ". Hand-tuned configs are held to the study's budget, as above."
+            + ". Hand-tuned configs are held to the study's budget, as above; linear is the "
+            "logistic-regression baseline on 24 px crops." + _selection_note(cv)
         ),
         html.figure(
             figures.comparison(
@@ -134,6 +143,16 @@ def cv_section(run_dir: Path, out: Path) -> str:
     ]
     parts += [html.note(f"{name}: {text}") for name, text in cv.get("skipped", {}).items()]
     return html.section("cv", title, parts)
+
+
+def _selection_note(cv: Mapping[str, Any]) -> str:
+    held = cv.get("selection_held_out")
+    if not held:
+        return " The best config was chosen on subjects that also sit in these test folds."
+    return (
+        f" Nested: the {held['subjects']} subjects of the study's validation split, on which the "
+        "best config was chosen, never sit in a test fold; they only train and validate."
+    )
 
 
 def cv_tables(cv: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

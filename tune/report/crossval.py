@@ -27,16 +27,18 @@ from .comparison import CV_FILE
 from .handtuned import (
     HAND_TUNED,
     HEADLINE,
+    LINEAR,
     Candidate,
     best_candidate,
     hand_tuned,
     headline,
-    train_and_test,
+    linear_candidate,
+    score_candidate,
 )
 from .inputs import load_settings
 
 CV_TABLE = "cv.csv"
-CONFIG_NAMES = ("best", *HAND_TUNED)
+CONFIG_NAMES = ("best", *HAND_TUNED, LINEAR)
 
 
 def cross_validate(
@@ -50,7 +52,7 @@ def cross_validate(
     for candidate in candidates:
         rows = []
         for fold, split in enumerate(splits, start=1):
-            report = train_and_test(candidate.config, TrainingData(prepared, split))
+            report = score_candidate(candidate, TrainingData(prepared, split))
             row = {
                 "fold": fold,
                 "n_train": int(len(split.train)),
@@ -151,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     if "best" in args.configs:
         candidates.append(best_candidate(run_dir, args.epochs))
     candidates += [c for c in hand_tuned(settings, weights, args.epochs) if c.name in args.configs]
+    if LINEAR in args.configs:
+        candidates.append(linear_candidate())
     skipped = {c.name: "; ".join(c.notes) for c in candidates if c.config is None}
     candidates = [c for c in candidates if c.config is not None]
     if not candidates:
@@ -163,12 +167,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     seed = settings.seed if args.seed is None else args.seed
     prepared = data.prepared
+    # Nested: the best config was chosen on the study's validation subjects, so they never sit
+    # in a test fold here (they only train and validate); every other subject is tested once.
+    selection = data.split.val
     splits = fold_splits(
         prepared.emotions,
         prepared.subjects,
         folds=args.folds,
         seed=seed,
         val_fraction=args.val_fraction,
+        held_out=selection,
     )
     payload: dict[str, Any] = {
         "folds": args.folds,
@@ -176,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
         "val_fraction": args.val_fraction,
         "max_epochs": args.epochs,
         "skipped": skipped,
+        "selection_held_out": {
+            "subjects": len(set(prepared.subjects[selection])),
+            "images": len(selection),
+            "why": "the study chose its best config on these subjects' validation scores, so "
+            "they never sit in a test fold (they only train and validate)",
+        },
         "configs": {},
     }
 

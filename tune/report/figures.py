@@ -138,7 +138,8 @@ def au_f1(fixed: Mapping[str, Any], tuned: Mapping[str, Any], path: Path) -> Pat
     _grouped(axis, table, fmt=None)
     axis.set_ylim(0, 1.05)
     axis.set_ylabel("F1 on test")
-    axis.set_title(f"Per-AU F1 on test (macro F1 {tuned['f1_macro']:.2f} at tuned thresholds)")
+    macro = "n/a" if tuned["f1_macro"] is None else f"{tuned['f1_macro']:.2f}"
+    axis.set_title(f"Per-AU F1 on test (macro F1 {macro} at tuned thresholds)")
     axis.tick_params(axis="x", labelsize=7)
     return save(figure, path)
 

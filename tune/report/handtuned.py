@@ -142,6 +142,28 @@ def train_and_test(config: Mapping[str, Any], data: TrainingData) -> dict[str, A
     return report
 
 
+LINEAR = "linear"
+
+
+def linear_candidate() -> Candidate:
+    """The linear baseline as one more configuration of a comparison."""
+    return Candidate(LINEAR, {}, ["logistic regression on 24 px crops: no CNN, no tuning"])
+
+
+def score_candidate(candidate: Candidate, data: TrainingData) -> dict[str, Any]:
+    """The test report of a candidate on `data.split`: a CNN trained, or the linear baseline."""
+    if candidate.name != LINEAR:
+        return train_and_test(candidate.config or {}, data)
+    from core.labels import au_names
+    from core.yardstick import baseline_reports
+
+    prepared = data.prepared
+    reports = baseline_reports(
+        prepared.images, prepared.emotions, prepared.aus, data.split, au_names(prepared.au_list)
+    )
+    return {**reports[LINEAR], "training": {"epochs": 0}}
+
+
 def headline(report: Mapping[str, Any]) -> dict[str, float | None]:
     """The four numbers a comparison rests on: emotion accuracy, weighted F1, AU macro F1, mAP."""
     tuned = report["au_tuned_on_val"]

@@ -20,6 +20,7 @@ import pandas as pd
 from core.dataset import TrainingData
 from core.files import write_text_atomically
 from core.labels import EMOTIONS
+from core.yardstick import BASELINE_LABELS, HEADLINES, headline_values
 
 from ..results import TABLE_METRICS
 from ..study import StudySettings, describe_caps
@@ -28,6 +29,7 @@ from .comparison import comparison_section, cv_section
 from .handtuned import hand_tuned, hand_tuned_reports
 from .inputs import BEST_CONFIG_FILE, load_data, load_settings, read_json, read_results
 
+HEADLINE_LABELS = [label for _, label in HEADLINES]
 REPORT_DIR = "report"
 INDEX = "index.html"
 BASELINES_FILE = "baselines.json"
@@ -99,9 +101,32 @@ def overview(settings: StudySettings, table: pd.DataFrame, run_dir: Path) -> str
         facts.append(
             html.note(f"This study ran on CPU only under the caps {describe_caps(settings.caps)}.")
         )
+    facts.append(html.heading("Targets and their floors (validation)"))
+    facts.append(html.table(targets_table(settings.effective_targets(), settings.floors)))
+    facts.append(
+        html.paragraph(
+            "A floor is what a trivial model scores on the study's validation split, from the "
+            "labels alone: the majority emotion, no AU, every AU, or a constant AU score. A "
+            "target at or below its floor is met by a model that has learnt nothing."
+        )
+    )
     facts.append(html.paragraph("TensorBoard (per-epoch scalars of every trial):"))
     facts.append(html.code(f"tensorboard --logdir {run_dir} --host 127.0.0.1"))
     return "\n".join(facts)
+
+
+def targets_table(targets: Mapping[str, float], floors: Mapping[str, float]) -> pd.DataFrame:
+    """One row per metric with a target or a floor: the target, the floor, and the verdict."""
+    rows = []
+    for name in dict.fromkeys([*targets, *floors]):
+        target, floor = targets.get(name), floors.get(name)
+        verdict = (
+            "-"
+            if target is None or floor is None
+            else ("above its floor" if target > floor else "AT OR BELOW ITS FLOOR: meaningless")
+        )
+        rows.append({"metric": name, "target": target, "floor": floor, "target vs floor": verdict})
+    return pd.DataFrame(rows)
 
 
 def data_section(
@@ -245,12 +270,30 @@ def best_section(run_dir: Path, best: dict | None, report: dict | None, out: Pat
         html.heading("Per-AU scores on test (validation-tuned thresholds)"),
         html.table(per_au_table(tuned)),
         html.paragraph(
-            f"AU macro F1 {tuned['f1_macro']:.3f}, micro F1 {tuned['f1_micro']:.3f}, mAP "
-            f"{_fmt(tuned['mAP'])}; at 0.5: macro F1 {fixed['f1_macro']:.3f}. AP is undefined "
-            f"for AUs absent from test: {', '.join(tuned['ap_undefined']) or 'none'}."
+            f"AU macro F1 {_fmt(tuned['f1_macro'])}, micro F1 {tuned['f1_micro']:.3f}, mAP "
+            f"{_fmt(tuned['mAP'])}; at 0.5: macro F1 {_fmt(fixed['f1_macro'])}. AUs absent from "
+            f"test are left out of both means (F1 and AP are undefined there): "
+            f"{', '.join(tuned['ap_undefined']) or 'none'}."
         ),
+        html.heading("Beside the baselines (same test set)"),
+        html.table(beside_baselines_table(report, f"best ({trial_id})")),
     ]
     return html.section("best", "Best trial", parts)
+
+
+def beside_baselines_table(report: Mapping[str, Any], name: str) -> pd.DataFrame:
+    """The headline test figures of a model, the linear baseline and the trivial models."""
+    named = [(name, report)] + [
+        (label, report["baselines"][key])
+        for key, label in BASELINE_LABELS.items()
+        if key in report.get("baselines", {})
+    ]
+    return pd.DataFrame(
+        [
+            {"model": label, **dict(zip(HEADLINE_LABELS, headline_values(r), strict=True))}
+            for label, r in named
+        ]
+    )
 
 
 def per_au_table(au: Mapping[str, Any]) -> pd.DataFrame:

@@ -1,0 +1,90 @@
+"""What a run is judged against, said where the user reads it: the floors of the targets before
+training, and the baselines beside the model's test scores after.
+
+A figure without its floor misleads: AU binary accuracy 0.79 is what predicting no AU scores,
+AU macro F1 0.35 what predicting every AU scores. Both `core.train` and `tune.run` print the
+floors before the first epoch and warn about a target a trivial model already meets.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .baselines import baseline_reports, floor_warnings, metric_floors
+
+if TYPE_CHECKING:
+    from .dataset import TrainingData
+
+# (report key path, label) of the three headline figures, as `format_beside_baselines` shows them.
+HEADLINES = (
+    (("emotion", "accuracy"), "emotion acc"),
+    (("au_tuned_on_val", "f1_macro"), "AU macro F1 (tuned)"),
+    (("au_tuned_on_val", "mAP"), "AU mAP"),
+)
+BASELINE_LABELS = {
+    "linear": "linear (logistic regression, 24 px)",
+    "majority": "majority emotion, no AU",
+    "all_present": "majority emotion, every AU",
+}
+
+
+def validation_floors(data: TrainingData) -> dict[str, float]:
+    """The target metrics' floors on the validation split, from its labels alone."""
+    val = data.split.val
+    return metric_floors(data.prepared.emotions[val], data.prepared.aus[val])
+
+
+def announce_floors(targets: Mapping[str, float], floors: Mapping[str, float]) -> list[str]:
+    """Print the floors (stdout) and one warning per target at or below its floor (stderr);
+    returns the warnings. A user who insists keeps the target: this only says what it means."""
+    shown = ", ".join(f"{name} {value:.3f}" for name, value in floors.items())
+    print(f"floors on validation (a trivial model scores): {shown}", flush=True)
+    warnings = floor_warnings(targets, floors)
+    for line in warnings:
+        print(line, file=sys.stderr, flush=True)
+    return warnings
+
+
+def add_baselines(report: dict[str, Any], data: TrainingData, seed: int = 0) -> dict[str, Any]:
+    """`report` with "floors" (validation) and "baselines" (majority, all_present, linear: test
+    reports in the CNN's own shape, on the same split)."""
+    from .labels import au_names
+
+    prepared = data.prepared
+    report["floors"] = {"validation": validation_floors(data)}
+    report["baselines"] = baseline_reports(
+        prepared.images,
+        prepared.emotions,
+        prepared.aus,
+        data.split,
+        au_names(prepared.au_list),
+        seed=seed,
+    )
+    return report
+
+
+def headline_values(report: Mapping[str, Any]) -> list[float | None]:
+    """The headline figures of one test report, in HEADLINES' order."""
+    values = []
+    for (part, key), _ in HEADLINES:
+        values.append(report.get(part, {}).get(key))
+    return values
+
+
+def format_beside_baselines(report: Mapping[str, Any], name: str = "this model") -> str:
+    """The model's headline test figures beside the linear baseline's and the trivial ones'."""
+    rows = [(name, headline_values(report))]
+    for key, label in BASELINE_LABELS.items():
+        if key in report.get("baselines", {}):
+            rows.append((label, headline_values(report["baselines"][key])))
+    width = max(len(label) for label, _ in rows) + 2
+    header = f"{'test, beside the baselines':<{width}}" + "".join(
+        f"{label:>22}" for _, label in HEADLINES
+    )
+    lines = [header]
+    for label, values in rows:
+        cells = "".join(f"{'n/a' if v is None else f'{v:.3f}':>22}" for v in values)
+        lines.append(f"{label:<{width}}{cells}")
+    return "\n".join(lines)

@@ -1,0 +1,101 @@
+"""The honest yardstick: presets whose targets no trivial model meets, floors said before
+training, and cross-validation that never tests a config on the subjects that chose it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.config import DEFAULT_TARGETS, TARGET_PRESETS, targets_from_options
+from core.errors import ConfigError
+from core.split import fold_splits
+from core.yardstick import announce_floors, format_beside_baselines, validation_floors
+
+
+def test_default_targets_pair_emotion_accuracy_with_au_macro_f1():
+    assert set(DEFAULT_TARGETS) == {"val_emotion_accuracy", "val_au_f1_macro"}
+    assert TARGET_PRESETS["report"] == {
+        "val_emotion_accuracy": 0.80,
+        "val_au_binary_accuracy": 0.70,
+    }
+
+
+@pytest.mark.parametrize(
+    ("preset", "items", "expected"),
+    [
+        (None, [], DEFAULT_TARGETS),
+        ("report", [], TARGET_PRESETS["report"]),
+        (None, ["val_au_pr_auc=0.4"], {"val_au_pr_auc": 0.4}),  # alone: the whole set
+        (
+            "report",
+            ["val_emotion_accuracy=0.9"],
+            {**TARGET_PRESETS["report"], "val_emotion_accuracy": 0.9},
+        ),
+    ],
+)
+def test_targets_from_presets_and_items(preset, items, expected):
+    assert targets_from_options(preset, items) == expected
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("val_loss=0.5", "lower is better there; a target is a minimum"),
+        ("val_emotion_accuracy=1.5", r"expected a number in \[0, 1\]"),
+        ("val_emotion_accuracy=nan", r"expected a number in \[0, 1\]"),
+        ("val_au_f1_macro=-0.1", r"expected a number in \[0, 1\]"),
+    ],
+)
+def test_targets_that_cannot_mean_what_they_say_are_refused(item: str, message: str):
+    with pytest.raises(ConfigError, match=message):
+        targets_from_options(None, [item])
+
+
+def test_floors_are_printed_and_a_weak_target_warns_on_stderr(capsys):
+    floors = {"val_emotion_accuracy": 0.53, "val_au_binary_accuracy": 0.786}
+    warnings = announce_floors(TARGET_PRESETS["report"], floors)
+    out, err = capsys.readouterr()
+    assert "floors on validation" in out and "val_au_binary_accuracy 0.786" in out
+    assert len(warnings) == 1 and err.splitlines() == warnings
+    assert "val_au_binary_accuracy=0.7 is at or below its floor 0.786" in err
+    assert announce_floors(DEFAULT_TARGETS, {**floors, "val_au_f1_macro": 0.35}) == []
+
+
+def test_beside_baselines_shows_every_baseline_and_na_for_undefined():
+    def report(acc, f1, ap):
+        return {"emotion": {"accuracy": acc}, "au_tuned_on_val": {"f1_macro": f1, "mAP": ap}}
+
+    model = report(0.9, 0.6, 0.7)
+    model["baselines"] = {"linear": report(0.6, 0.3, 0.4), "majority": report(0.5, None, 0.2)}
+    lines = format_beside_baselines(model).splitlines()
+    assert len(lines) == 4  # header, the model, linear, majority (all_present absent)
+    assert lines[1].split()[-3:] == ["0.900", "0.600", "0.700"]
+    assert lines[2].startswith("linear") and lines[2].split()[-3:] == ["0.600", "0.300", "0.400"]
+    assert lines[3].startswith("majority") and lines[3].split()[-3:] == ["0.500", "n/a", "0.200"]
+
+
+def test_nested_folds_never_test_the_selection_subjects():
+    rng = np.random.default_rng(0)
+    subjects = np.repeat([f"S{i:03d}" for i in range(40)], 3)
+    emotions = rng.choice(3, size=len(subjects), p=[0.5, 0.25, 0.25])
+    selection = np.flatnonzero(np.isin(subjects, ["S001", "S007", "S020", "S033"]))
+    splits = fold_splits(emotions, subjects, folds=4, seed=1, held_out=selection)
+    tested = np.concatenate([split.test for split in splits])
+    assert not set(subjects[tested]) & set(subjects[selection])
+    assert sorted(tested) == sorted(set(range(len(subjects))) - set(selection))
+    for split in splits:
+        assert set(selection) <= set(split.train) | set(split.val)
+        parts = [set(subjects[p]) for p in (split.train, split.val, split.test)]
+        assert not parts[0] & parts[1] and not parts[0] & parts[2] and not parts[1] & parts[2]
+
+
+@pytest.mark.slow
+def test_on_the_built_in_set_the_report_preset_warns_and_the_default_does_not():
+    from core.baselines import floor_warnings
+    from core.dataset import load_training_data
+
+    data = load_training_data(None, prepared_size=64, progress=False)
+    floors = validation_floors(data)
+    weak = floor_warnings(TARGET_PRESETS["report"], floors)
+    assert len(weak) == 1 and "val_au_binary_accuracy=0.7" in weak[0]
+    assert floor_warnings(DEFAULT_TARGETS, floors) == []
