@@ -115,6 +115,7 @@ def full_config(config: Mapping[str, Any]) -> dict[str, Any]:
     merged.update({k: v for k, v in config.items() if v is not None or k not in merged})
     _check_train_config(merged)
     check_targets(merged["targets"])
+    resolve_model_config(merged)  # the model's keys too, before any image is read
     return merged
 
 

@@ -130,6 +130,9 @@ def find_model(path: Path) -> Path:
 
 def load_model(path: Path) -> Any:
     """The Keras model of a run or model file, loaded in safe mode (no arbitrary code)."""
+    from .quiet import import_tensorflow
+
+    import_tensorflow()
     import keras
 
     from . import models  # noqa: F401  (registers the project's custom loss for loading)

@@ -7,7 +7,9 @@ import os
 
 def configure_threads(threads: int | None = None) -> int | None:
     """Cap TF's thread pools so trials sharing a machine do not fight over its cores."""
-    import tensorflow as tf
+    from .quiet import import_tensorflow
+
+    tf = import_tensorflow()
 
     threads = threads or _int_env("FERTUNE_TF_THREADS") or _int_env("OMP_NUM_THREADS")
     if not threads:

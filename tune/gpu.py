@@ -44,7 +44,9 @@ def set_gpu_memory(tf_config: Any, gpus: list[Any], memory_mb: int | None) -> No
 def configure_gpu(config: dict[str, Any]) -> str:
     """Set up this trial's process; returns what it trains on, e.g. 'cpu' or '1 GPU, float16'."""
     hidden = hide_unassigned_gpus()
-    import tensorflow as tf
+    from core.quiet import import_tensorflow
+
+    tf = import_tensorflow()
 
     if hidden:  # also through TF, should CUDA have started before the variable was set
         tf.config.set_visible_devices([], "GPU")

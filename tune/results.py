@@ -83,6 +83,9 @@ def export_best(trial, data: TrainingData, out: Path, seed: int = 0) -> dict | N
     checkpoint = trial.run_metadata.checkpoint_manager.latest_checkpoint_result
     if checkpoint is None:
         return None
+    from core.quiet import import_tensorflow
+
+    import_tensorflow()
     import keras
 
     import core.models  # noqa: F401  registers the custom loss and AU metrics load_model needs

@@ -130,6 +130,9 @@ def best_candidate(run_dir: Path, max_epochs: int | None = None) -> Candidate:
 
 def train_and_test(config: Mapping[str, Any], data: TrainingData) -> dict[str, Any]:
     """Train one config on `data.split`, test it there (thresholds tuned on its validation part)."""
+    from core.quiet import import_tensorflow
+
+    import_tensorflow()
     import keras
 
     from core.loop import evaluate_on_test, train, training_summary
