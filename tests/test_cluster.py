@@ -383,7 +383,7 @@ def test_study_runs_trials_on_several_nodes_keeps_every_file_and_resumes_from_a_
     assert code == 0
     assert not ray.is_initialized()  # the run shut down the connection it opened
     study = tmp_path / "multi"
-    table = pd.read_csv(study / "results.csv")
+    table = pd.read_csv(study / "results.csv", dtype={"trial_id": str})
     assert len(table) == 4 and set(table["status"]) <= {"met-targets", "pruned", "finished"}
     node_ids = {node.node_id for node in three_nodes.list_all_nodes()}
     assert set(table["node_id"]) <= node_ids
@@ -398,7 +398,7 @@ def test_study_runs_trials_on_several_nodes_keeps_every_file_and_resumes_from_a_
             assert events and all(e.stat().st_size > 0 for e in events), f"{trial.name}/tb/{run}"
     assert (study / "best" / "model.keras").is_file()
     assert tune_main(["--resume", *common]) == 0  # a finished study: nothing left to run
-    resumed = pd.read_csv(study / "results.csv")
+    resumed = pd.read_csv(study / "results.csv", dtype={"trial_id": str})
     assert sorted(resumed["trial_id"]) == sorted(table["trial_id"])
 
 

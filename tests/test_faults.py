@@ -80,7 +80,7 @@ def test_a_killed_trial_is_retried_from_its_checkpoint(small_synthetic: Path, tm
     finally:
         study.kill()
     assert study.returncode == 0, output
-    table = pd.read_csv(tmp_path / "kill" / "results.csv")
+    table = pd.read_csv(tmp_path / "kill" / "results.csv", dtype={"trial_id": str})
     (row,) = table.to_dict("records")
     assert row["trial_id"] == trial_id and row["status"] in DONE
     assert row["retries"] >= 1 and row["epochs"] == 3
@@ -116,7 +116,7 @@ def test_a_killed_driver_resumes_without_rerunning_or_losing_a_trial(
     finally:
         resumed.kill()
     assert resumed.returncode == 0, output
-    table = pd.read_csv(tmp_path / "cut" / "results.csv")
+    table = pd.read_csv(tmp_path / "cut" / "results.csv", dtype={"trial_id": str})
     assert len(table) == 4 and table["trial_id"].is_unique
     assert set(table["status"]) <= DONE
     assert set(before) <= set(table["trial_id"]), "a trial started before the kill is missing"
@@ -185,7 +185,7 @@ def test_a_lost_worker_node_has_its_trial_rescheduled_and_the_study_finishes(
     finally:
         cluster.shutdown()
     assert code == 0 and lost, "no node was removed during the study"
-    table = pd.read_csv(tmp_path / "lost" / "results.csv")
+    table = pd.read_csv(tmp_path / "lost" / "results.csv", dtype={"trial_id": str})
     assert len(table) == 3 and set(table["status"]) <= DONE
     assert table["retries"].max() >= 1
 
@@ -219,7 +219,7 @@ def test_a_full_storage_is_one_line_and_the_study_resumes_once_space_is_freed(
         resumed = driver(["--resume", "--name", "full", "--storage", str(storage)], tmp_path)
         output = finish(resumed, 200)
         assert resumed.returncode == 0, output
-        table = pd.read_csv(storage / "full" / "results.csv")
+        table = pd.read_csv(storage / "full" / "results.csv", dtype={"trial_id": str})
         assert len(table) == 2 and set(table["status"]) <= DONE, table.to_string()
     finally:
         subprocess.run(["umount", "-l", str(storage)], check=False)

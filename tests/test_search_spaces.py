@@ -137,3 +137,19 @@ class TestPlan:
         asked = dataclasses.replace(self.settings, gpus_per_trial=gpus, cpus_per_trial=cpus)
         with pytest.raises(ConfigError, match=message):
             plan_study(asked, capacity, Request(gpus_per_trial=gpus))
+
+
+def test_study_clock_estimates_what_is_left_within_the_budget():
+    from tune.progress import StudyClock
+
+    clock = StudyClock(total_trials=8, max_epochs=10, at_once=2, time_budget_s=None, started=0.0)
+    assert clock.seconds_left() is None and clock.status().startswith("0/8 done")
+    for _ in range(4):
+        clock.record_epoch(5.0, 0.4)
+    clock.record_epoch(5.0, 0.6)
+    # 6 unstarted trials x 10 epochs + 12 running epochs left, 5 s each, 2 at once
+    assert clock.seconds_left(12) == pytest.approx((6 * 10 + 12) * 5.0 / 2)
+    assert "best 0.600" in clock.status(12) and "~3 min left" in clock.status(12)
+    budgeted = StudyClock(8, 10, 2, time_budget_s=60.0)
+    budgeted.record_epoch(5.0, 0.1)
+    assert budgeted.seconds_left(12) <= 60.0

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import re
 import signal
 import time
 from pathlib import Path
@@ -33,12 +36,32 @@ def study_args(data: Path, storage: Path, name: str, *extra: str) -> list[str]:
 @pytest.fixture(scope="module")
 def smoke_study(local_ray, small_synthetic: Path, tmp_path_factory) -> Path:
     storage = tmp_path_factory.mktemp("runs")
-    assert tune_main(study_args(small_synthetic, storage, "smoke", "--num-samples", "6")) == 0
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert tune_main(study_args(small_synthetic, storage, "smoke", "--num-samples", "6")) == 0
+    (storage / "stdout.txt").write_text(printed.getvalue())
     return storage / "smoke"
 
 
+def test_the_study_prints_a_progress_line_for_every_epoch_of_every_trial(smoke_study: Path):
+    printed = (smoke_study.parent / "stdout.txt").read_text()
+    table = pd.read_csv(smoke_study / "results.csv", dtype={"trial_id": str})
+    for trial_id, epochs in zip(table["trial_id"], table["epochs"], strict=True):
+        for epoch in range(1, epochs + 1):
+            (line,) = [
+                line for line in printed.splitlines() if f"{trial_id} epoch {epoch}/3:" in line
+            ]
+            assert "val emotion acc" in line and "val AU macro F1" in line and "s/epoch" in line
+            assert re.search(r"\| \d/6 done", line)
+    assert "\r" not in printed
+    tensorboard = f"tensorboard --logdir {smoke_study} --host 127.0.0.1"
+    first = printed.index(tensorboard)
+    assert first < printed.index(" epoch 1/3:")  # said before the first epoch, not only at the end
+    assert "/tmp/ray" not in printed
+
+
 def test_results_table_has_one_row_per_trial(smoke_study: Path):
-    table = pd.read_csv(smoke_study / "results.csv")
+    table = pd.read_csv(smoke_study / "results.csv", dtype={"trial_id": str})
     assert len(table) == 6 and table["trial_id"].is_unique
     assert set(table["status"]) <= {"met-targets", "pruned", "finished"}
     assert (table["epochs"] >= 1).all() and (table["epochs"] <= 3).all()
@@ -52,7 +75,7 @@ def test_results_table_has_one_row_per_trial(smoke_study: Path):
 def test_first_trial_is_the_hand_tuned_config_and_the_rest_come_from_optuna(smoke_study: Path):
     from ray.tune.search.optuna import OptunaSearch
 
-    table = pd.read_csv(smoke_study / "results.csv").sort_values("order")
+    table = pd.read_csv(smoke_study / "results.csv", dtype={"trial_id": str}).sort_values("order")
     start = search_spaces.get("tiny").start
     first = table.iloc[0]
     assert {key: first[key] for key in start} == pytest.approx(start)
@@ -65,7 +88,7 @@ def test_first_trial_is_the_hand_tuned_config_and_the_rest_come_from_optuna(smok
 
 
 def test_asha_prunes_at_least_one_trial(smoke_study: Path):
-    table = pd.read_csv(smoke_study / "results.csv")
+    table = pd.read_csv(smoke_study / "results.csv", dtype={"trial_id": str})
     pruned = table[table["status"] == "pruned"]
     assert len(pruned) >= 1
     assert (pruned["epochs"] < 3).all()
@@ -74,7 +97,7 @@ def test_asha_prunes_at_least_one_trial(smoke_study: Path):
 def test_tensorboard_files_hold_per_epoch_scalars_of_both_heads(smoke_study: Path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    table = pd.read_csv(smoke_study / "results.csv")
+    table = pd.read_csv(smoke_study / "results.csv", dtype={"trial_id": str})
     for _, row in table.iterrows():
         folder = smoke_study / f"trial_{row['trial_id']}" / "tb"
         for run in ("train", "validation"):
@@ -93,7 +116,7 @@ def test_trials_that_meet_the_targets_are_stopped_by_the_stopper(
 ):
     args = study_args(small_synthetic, tmp_path, "easy", "--num-samples", "2")
     assert tune_main([*args, "--target", "val_au_binary_accuracy=0.05"]) == 0
-    table = pd.read_csv(tmp_path / "easy" / "results.csv")
+    table = pd.read_csv(tmp_path / "easy" / "results.csv", dtype={"trial_id": str})
     assert list(table["status"]) == ["met-targets", "met-targets"]
     assert list(table["epochs"]) == [1, 1]
 
@@ -115,7 +138,7 @@ def test_interrupted_study_resumes_with_every_trial_once(small_synthetic: Path, 
     resumed = start_study(["--resume", "--name", "cut", "--storage", str(tmp_path)])
     output, _ = resumed.communicate(timeout=400)
     assert resumed.returncode == 0, output
-    table = pd.read_csv(study / "results.csv")
+    table = pd.read_csv(study / "results.csv", dtype={"trial_id": str})
     assert len(table) == 4 and table["trial_id"].is_unique
     assert set(table["status"]) <= {"met-targets", "pruned", "finished"}
     assert before

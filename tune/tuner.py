@@ -82,7 +82,7 @@ def build_tuner(settings: StudySettings, data: TrainingData, restore: bool):
         ),
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),
         sync_config=tune.SyncConfig(sync_artifacts=True),
-        callbacks=[TrialLines(list(space.params))],
+        callbacks=[TrialLines(list(space.params), study_clock(settings, space))],
         verbose=0,
     )
     tune_config = tune.TuneConfig(
@@ -96,6 +96,18 @@ def build_tuner(settings: StudySettings, data: TrainingData, restore: bool):
         trial_dirname_creator=trial_name,
     )
     return tune.Tuner(trainable, tune_config=tune_config, run_config=run_config)
+
+
+def study_clock(settings: StudySettings, space):
+    """The progress lines' clock: trials, epochs per trial, trials at once, the time budget."""
+    from .progress import StudyClock
+
+    return StudyClock(
+        total_trials=settings.num_samples,
+        max_epochs=int(space.fixed.get("max_epochs", 1)),
+        at_once=max(1, settings.max_concurrent),
+        time_budget_s=settings.time_budget_s,
+    )
 
 
 class Interruption:
@@ -126,6 +138,11 @@ def run_study(settings: StudySettings, data: TrainingData, resume: bool, started
         f"study {settings.name}: space {settings.space}, {settings.num_samples} trials, "
         f"{settings.max_concurrent} at once, {settings.cpus_per_trial:g} CPU + "
         f"{settings.gpus_per_trial:g} GPU each; results in {settings.experiment_path}",
+        flush=True,
+    )
+    print(
+        f"TensorBoard while it runs: tensorboard --logdir {settings.experiment_path} "
+        "--host 127.0.0.1",
         flush=True,
     )
     tuner = build_tuner(settings, data, restore=resume)
