@@ -136,7 +136,8 @@ def trial_config(space, values: dict[str, Any], job: Job, data) -> dict[str, Any
     """A full training config, as a study trial gets it: fixed values, searched values, targets."""
     from core.config import full_config
 
-    config = full_config({**space.fixed, **values})
+    searched = {key: values[key] for key in space.params}  # KerasTuner adds its own tuner/* keys
+    config = full_config({**space.fixed, **searched})
     if job.targets:
         config["targets"] = dict(job.targets)
     config["n_aus"] = int(data.prepared.aus.shape[1])

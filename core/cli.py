@@ -66,6 +66,28 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+MAX_SEED = 2**31 - 1  # splits add the fold number to it; TensorFlow takes 31-bit seeds
+MAX_PREPARED_SIZE = 2048  # 560 squares of 2048 px are 2.3 GB; larger is a typo, not a plan
+
+
+def int_in(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number in [low, high], checked before any work starts."""
+
+    def parse(text: str) -> int:
+        value = _number(text, int)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number from {low} to {high}, got {text}"
+            )
+        return value
+
+    parse.__name__ = f"int_in_{low}_{high}"
+    return parse
+
+
+seed = int_in(0, MAX_SEED)
+
+
 def fraction(text: str) -> float:
     """A factor in [0, 1): augmentation strengths, dropout."""
     value = _number(text, float)

@@ -11,16 +11,19 @@ from pathlib import Path
 from typing import Any
 
 from .cli import (
+    MAX_PREPARED_SIZE,
     Parser,
     add_target_option,
     exits_cleanly,
     fraction,
+    int_in,
     non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
+    seed,
 )
-from .config import full_config, targets_from_options
+from .config import MIN_INPUT_SIZE, full_config, targets_from_options
 from .errors import ConfigError
 from .files import replace_atomically, write_json_atomically
 from .labels import parse_au_list
@@ -78,8 +81,8 @@ def build_parser() -> Parser:
     add("--au-weighting", choices=("none", "balanced"), default="none")
     add_target_option(parser)
     add("--aus", type=parse_au_list, help="AU list, e.g. 1,2,4 (default: the 15 CK+ AUs)")
-    add("--prepared-size", type=positive_int, default=480)
-    add("--seed", type=int, default=0)
+    add("--prepared-size", type=int_in(MIN_INPUT_SIZE, MAX_PREPARED_SIZE), default=480)
+    add("--seed", type=seed, default=0)
     add("--threads", type=positive_int, help="TF threads (default: all cores)")
     add(
         "--allow-outside-root",

@@ -272,7 +272,7 @@ CASES = [
     Case(
         "prepared-size-tiny",
         lambda t: train_args(t, "--prepared-size", "8"),
-        "prepared size must be at least 16 pixels, got 8",
+        "--prepared-size: expected a whole number from 32 to 2048, got 8",
     ),
     # weights files
     Case(
@@ -317,6 +317,38 @@ CASES = [
         lambda t: ("tune", ["--resume", "--storage", str(t / "runs")]),
         "--resume needs --name",
     ),
+    # every number has a range, checked before any work; study names stay inside --storage
+    Case("seed-negative", lambda t: train_args(t, "--seed", "-1"), "--seed: expected a whole"),
+    Case(
+        "seed-too-large", lambda t: tune_args(t, "--seed", str(2**32)), "--seed: expected a whole"
+    ),
+    Case(
+        "prepared-size-absurd",
+        lambda t: train_args(t, "--prepared-size", "1000000"),
+        "--prepared-size: expected a whole number from 32 to 2048",
+    ),
+    Case("input-size-too-small", lambda t: train_args(t, "--input-size", "16"), "input_size=16"),
+    Case(
+        "target-lower-is-better",
+        lambda t: train_args(t, "--target", "val_loss=0.5"),
+        "unknown target metric 'val_loss' (lower is better there",
+    ),
+    Case(
+        "target-outside-0-1",
+        lambda t: tune_args(t, "--target", "val_emotion_accuracy=1.5"),
+        "val_emotion_accuracy=1.5: expected a number in [0, 1]",
+    ),
+    Case(
+        "target-nan",
+        lambda t: train_args(t, "--target", "val_au_f1_macro=nan"),
+        "val_au_f1_macro=nan: expected a number in [0, 1]",
+    ),
+    Case("name-climbs-out", lambda t: tune_args(t, "--name", "../x"), "argument --name: '../x'"),
+    Case(
+        "name-absolute",
+        lambda t: tune_args(t, "--name", str(t / "elsewhere")),
+        "a study name is a plain name",
+    ),
 ]
 
 
@@ -335,8 +367,8 @@ def warm_imports():
     import keras  # noqa: F401
 
 
-def test_the_table_holds_49_distinct_cases():
-    assert len({case.id for case in CASES}) == len(CASES) == 49
+def test_the_table_holds_58_distinct_cases():
+    assert len({case.id for case in CASES}) == len(CASES) == 58
 
 
 @pytest.mark.parametrize("case", [case.param() for case in CASES])

@@ -6,6 +6,8 @@ The command line only: options -> `StudySettings`, then `plan` fits them to the 
 
 from __future__ import annotations
 
+import argparse
+import re
 import time
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +22,7 @@ from core.cli import (
     non_negative_int,
     positive_float,
     positive_int,
+    seed,
 )
 from core.config import targets_from_options
 from core.errors import ConfigError
@@ -40,6 +43,19 @@ SETTINGS_OPTIONS = (
     "search",
     "scheduler",
 )
+
+
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def study_name(text: str) -> str:
+    """A plain folder name: the study is written to STORAGE/NAME and nowhere else."""
+    if not STUDY_NAME.fullmatch(text) or ".." in text:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a study name is a plain name (letters, digits, '.', '_', '-'; no '/' or "
+            "'..'), up to 100 characters"
+        )
+    return text
 
 
 def build_parser() -> Parser:
@@ -64,10 +80,10 @@ def build_parser() -> Parser:
     add("--address", help="join a running Ray cluster (e.g. auto); default: start Ray locally")
     add("--storage", default="runs", help="results folder or URI (s3://...); default ./runs")
     add("--shared-storage", action="store_true", help="--storage is a folder every node mounts")
-    add("--name", help="study name (default: SPACE-YYYYmmdd-HHMMSS)")
+    add("--name", type=study_name, help="study name (default: SPACE-YYYYmmdd-HHMMSS)")
     add("--resume", action="store_true", help="continue the study --name")
     add("--time-budget", type=positive_float, metavar="SECONDS", help="stop the study after this")
-    add("--seed", type=int, default=0)
+    add("--seed", type=seed, default=0)
     add_target_option(parser)
     add("--stop-on-target", action="store_true", help="end the study at the first success")
     add("--smoke-test", action="store_true", help="the tiny space, 4 trials: about a minute")

@@ -140,11 +140,8 @@ def run_study(settings: StudySettings, data: TrainingData, resume: bool, started
         f"{settings.gpus_per_trial:g} GPU each; results in {settings.experiment_path}",
         flush=True,
     )
-    print(
-        f"TensorBoard while it runs: tensorboard --logdir {settings.experiment_path} "
-        "--host 127.0.0.1",
-        flush=True,
-    )
+    tensorboard = f"tensorboard --logdir {settings.experiment_path} --host 127.0.0.1"
+    print(f"TensorBoard while it runs: {tensorboard}", flush=True)
     tuner = build_tuner(settings, data, restore=resume)
     if not resume:
         settings.save_to_storage()

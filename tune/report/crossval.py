@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.cli import Parser, backbone_weights, exits_cleanly, positive_int
+from core.cli import Parser, backbone_weights, exits_cleanly, positive_int, seed
 from core.dataset import TrainingData
 from core.errors import ConfigError, DataError
 from core.files import replace_atomically, write_json_atomically
@@ -135,7 +135,7 @@ def build_parser() -> Parser:
     add("--configs", type=_config_names, default=list(CONFIG_NAMES), help="e.g. best,base")
     add("--epochs", type=positive_int, help="cap every config's epochs (default: as the study)")
     add("--val-fraction", type=float, default=0.2, help="of each fold's training subjects")
-    add("--seed", type=int, help="fold seed (default: the study's seed)")
+    add("--seed", type=seed, help="fold seed (default: the study's seed)")
     add("--backbone-weights", help="MobileNet weights file for 'transfer'")
     return parser
 
