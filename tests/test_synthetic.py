@@ -280,7 +280,7 @@ def test_builtin_root_uses_the_folder_of_a_process_that_finished_first(
         (final / "theirs.txt").write_text("theirs")
         return root
 
-    monkeypatch.setattr(synthetic, "generate", racing_generate)
+    monkeypatch.setattr(synthetic.write, "generate", racing_generate)
     assert builtin_root(n_subjects=2, n_labelled=3, cache_dir=tmp_path) == final
     assert [path.name for path in final.iterdir()] == ["theirs.txt"]
     assert [path.name for path in tmp_path.iterdir()] == [final.name]
@@ -293,7 +293,7 @@ def test_builtin_root_leaves_no_folder_when_generation_fails(
         (root / "half").mkdir(parents=True)
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(synthetic, "generate", crashing_generate)
+    monkeypatch.setattr(synthetic.write, "generate", crashing_generate)
     with pytest.raises(RuntimeError, match="disk full"):
         builtin_root(n_subjects=2, n_labelled=3, cache_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []
