@@ -16,6 +16,7 @@ contrast details at full size, so the input size matters to a tuner.
 """
 
 from .draw import draw_expression, draw_frame, face_place, frame_amounts
+from .identity import Geometry
 from .plan import (
     CKPLUS_CODE_COUNTS,
     COLOUR_SHARE,
@@ -23,7 +24,6 @@ from .plan import (
     OTHER_AUS,
     SIZE_SHARES,
     SIZES,
-    Geometry,
     SequencePlan,
     SubjectPlan,
     apportion,

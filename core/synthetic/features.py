@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .head import jaw_drop
-from .plan import Geometry, SubjectPlan
+from .identity import Geometry
+from .plan import SubjectPlan
 from .shapes import Amounts, Place, disc, ellipse, level, polygon, polyline
 
 
@@ -25,6 +26,8 @@ def draw_features(
         _draw_eye(img, place, g, au, s)
         _draw_eye_lines(img, place, g, au, s)
     _draw_furrows(img, place, g, au)
+    if g.glasses > 0:
+        _draw_glasses(img, place, g)
     _draw_mouth(img, place, g, au, mouth)
     _draw_chin(img, place, g, au, mouth, subject.number)
     if au[14] > 0:
@@ -260,3 +263,36 @@ def _draw_dimple(
     u, v = m.u[i] + side * 0.04, m.line[i]
     fold = place.px([u, u + side * 0.01, u], [v - 0.04, v, v + 0.04])
     polyline(img, fold, level(g.skin - 25 * au[14]))
+
+
+def _draw_glasses(img: np.ndarray, place: Place, g: Geometry) -> None:
+    """Two rims around the eyes (tinted lenses darken what is behind them), a bridge over the
+    nose and the arms to the ears."""
+    t = np.linspace(0, 2 * math.pi, 33)
+    half_u, half_v = g.eye_width * 1.45, 0.14
+    thickness = max(1, round(g.glasses * place.b))
+    tone = level(g.glasses_tone)
+    for s in (-1, 1):
+        centre_u, centre_v = s * g.eye_u, g.eye_v + 0.01
+        rim = place.px(centre_u + half_u * np.cos(t), centre_v + half_v * np.sin(t))
+        if g.lens < 1:
+            _darken(img, rim, g.lens)
+        polyline(img, rim, tone, thickness)
+        arm_u = s * np.array([g.eye_u + half_u, 0.97])
+        polyline(img, place.px(arm_u, [centre_v - 0.03, centre_v - 0.05]), tone, thickness)
+    inner = g.eye_u - half_u
+    bridge_u = np.array([-inner, -0.05, 0.05, inner])
+    bridge_v = g.eye_v + np.array([-0.02, -0.05, -0.05, -0.02])
+    polyline(img, place.px(bridge_u, bridge_v), tone, thickness)
+
+
+def _darken(img: np.ndarray, outline: np.ndarray, gain: float) -> None:
+    x0, y0 = np.maximum(np.floor(outline.min(axis=0)).astype(int), 0)
+    x1, y1 = np.ceil(outline.max(axis=0)).astype(int) + 1
+    roi = img[y0:y1, x0:x1]
+    if roi.size == 0:
+        return
+    mask = np.zeros(roi.shape, np.uint8)
+    polygon(mask, outline - [x0, y0], 255)
+    factor = 1 - (1 - gain) * mask.astype(np.float32) / 255
+    roi[:] = np.round(roi * factor).astype(np.uint8)

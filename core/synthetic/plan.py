@@ -1,4 +1,5 @@
-"""The seeded plan of the set: subjects, face geometry, sequences, emotions and AUs.
+"""The seeded plan of the set: subjects, sequences, emotions, AUs as drawn and as coded, and
+every shot's nuisances (pose, place, light, noise, blur, compression).
 
 Pure and cheap: everything is decided from the seed, before any pixel is drawn.
 """
@@ -12,8 +13,9 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..labels import DEFAULT_AUS
+from .identity import Geometry, plan_geometry, skin_tint
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 # Sequences per emotion code among CK+'s 327 labelled ones (negative 175, positive 69, surprise 83).
 CKPLUS_CODE_COUNTS: dict[int, int] = {1: 45, 2: 18, 3: 59, 4: 25, 5: 69, 6: 28, 7: 83}
@@ -22,56 +24,49 @@ SIZE_SHARES: tuple[float, ...] = (0.60, 0.25, 0.15)
 COLOUR_SHARE = 0.10
 # Coded now and then although outside DEFAULT_AUS, so readers must skip them; only 14 is drawn.
 OTHER_AUS: tuple[int, ...] = (10, 14, 16, 26, 38, 43)
-# Never added as label noise: they would turn the face into another emotion.
+# Coders disagree: each default AU's coded presence is flipped with this chance (never so that
+# AU27 is coded without AU25).
+FLIP_RATE = 0.03
+# The share of peak frames with AU5 the plan aims at: about CK+'s (102 of 593 coded sequences,
+# 17.2 %, in Lucey et al. 2010, table 1).
+AU5_TARGET = 0.175
+# AU5 (upper lid raiser) in the prototypes that may carry it; chosen so that, with omissions,
+# extras and flips, about AU5_TARGET of the peaks have it.
+_AU5_P = {7: 0.40, 1: 0.20, 4: 0.50}
+# Never added as an extra AU: they would turn the face into another emotion.
 _NOT_EXTRA = (12, 27)
 _INTENSITY_P = (0.10, 0.20, 0.30, 0.25, 0.15)
 _KEY_INTENSITY_P = (0.0, 0.15, 0.35, 0.30, 0.20)
 _SMIRK_P = (0.30, 0.40, 0.30, 0.0, 0.0)
-
-
-@dataclass(frozen=True)
-class Geometry:
-    """One subject's face, in face units: u across, v down, the oval spans -1..1 in both."""
-
-    face_height: float
-    aspect: float
-    eye_u: float
-    eye_v: float
-    eye_width: float
-    eye_open: float
-    brow_gap: float
-    brow_thickness: float
-    nose_tip: float
-    nose_width: float
-    mouth_v: float
-    mouth_width: float
-    upper_lip: float
-    lower_lip: float
-    hair_line: float
-    skin: float
-    hair: float
-    iris: float
-    lip: float
-    background: float
-    cloth: float
-    dark_background: bool
-    age: float
+# Head pose in degrees: roll in the image plane, yaw (turned left/right), per sequence.
+MAX_ROLL = 15.0
+MAX_YAW = 20.0
 
 
 @dataclass(frozen=True)
 class SequencePlan:
-    """One sequence: emotion, AUs as coded (FACS) and as drawn (0..1), and its shots' nuisances."""
+    """One sequence: emotion, AUs as coded (FACS) and as drawn (0..1), and its shots' nuisances.
+
+    `flipped` lists the default AUs whose coded presence disagrees with the drawn face."""
 
     number: int
     code: int
     labelled: bool
     facs: tuple[tuple[int, int], ...]
     drawn: tuple[tuple[int, float], ...]
+    flipped: tuple[int, ...]
+    intensity: float
     side: int
+    roll: float
+    yaw: float
     shift: tuple[float, float]
     scale: float
+    exposure: float
     light: tuple[float, float]
+    shadow: tuple[float, float, float]
     noise: float
+    blur: float
+    quality: int
 
 
 @dataclass(frozen=True)
@@ -120,8 +115,8 @@ def plan_dataset(
                 width=width,
                 height=height,
                 colour=bool(colours[index]),
-                tint=_skin_tint(sub_rng),
-                geometry=_plan_geometry(sub_rng),
+                tint=skin_tint(sub_rng),
+                geometry=plan_geometry(sub_rng),
                 sequences=sequences,
             )
         )
@@ -184,65 +179,24 @@ def _label_slots(
     return slots
 
 
-def _skin_tint(rng: np.random.Generator) -> tuple[float, float, float]:
-    return (
-        float(rng.uniform(0.78, 0.90)),
-        float(rng.uniform(0.92, 0.99)),
-        float(rng.uniform(1.06, 1.16)),
-    )
-
-
-def _plan_geometry(rng: np.random.Generator) -> Geometry:
-    u = rng.uniform
-    eye_v = u(-0.14, -0.08)
-    nose_tip = u(0.18, 0.28)
-    skin = u(140, 205)
-    dark = bool(rng.random() < 0.2)
-    return Geometry(
-        face_height=u(0.31, 0.35),
-        aspect=u(0.72, 0.84),
-        eye_u=u(0.36, 0.43),
-        eye_v=eye_v,
-        eye_width=u(0.19, 0.23),
-        eye_open=u(0.055, 0.07),
-        brow_gap=u(0.17, 0.22),
-        brow_thickness=u(0.045, 0.07),
-        nose_tip=nose_tip,
-        nose_width=u(0.13, 0.18),
-        mouth_v=nose_tip + u(0.22, 0.27),
-        mouth_width=u(0.32, 0.40),
-        upper_lip=u(0.035, 0.05),
-        lower_lip=u(0.045, 0.065),
-        hair_line=u(-0.78, -0.58),
-        skin=skin,
-        hair=u(15, 90),
-        iris=u(40, 110),
-        lip=u(0.62, 0.74),
-        background=u(25, 60) if dark else u(150, 215),
-        cloth=u(30, 200),
-        dark_background=dark,
-        age=u(0.0, 0.6),
-    )
-
-
 def prototype_aus(code: int, rng: np.random.Generator) -> tuple[list[int], int]:
     """The FACS/EMFACS prototype of a CK+ emotion code, and its key AU (never omitted)."""
     coin = rng.random
+    lids = [5] if code in _AU5_P and coin() < _AU5_P[code] else []
     if code == 5:
         return [6, 12] + ([25] if coin() < 0.6 else []), 12
     if code == 7:
-        mouth = 27 if coin() < 0.55 else 25
-        return [1, 2, 5, mouth], mouth
+        return [1, 2, *lids, 25] + ([27] if coin() < 0.55 else []), 25
     if code == 6:
         return [1, 4, 15] + ([17] if coin() < 0.5 else []), 15
     if code == 1:
-        return [4, 5, 7, 23 if coin() < 0.5 else 24] + ([17] if coin() < 0.5 else []), 4
+        return [4, *lids, 7, 23 if coin() < 0.5 else 24] + ([17] if coin() < 0.5 else []), 4
     if code == 3:
         lower = [[15], [17], [15, 17]][rng.integers(3)]
         extra = ([4] if coin() < 0.4 else []) + ([25] if coin() < 0.25 else [])
         return [9, *lower, *extra], 9
     if code == 4:
-        return [1, 2, 4, 5, 20, 25] + ([7] if coin() < 0.3 else []), 20
+        return [1, 2, 4, *lids, 20, 25] + ([7] if coin() < 0.3 else []), 20
     if code == 2:
         return [12] + ([14] if coin() < 0.5 else []), 12
     raise ConfigError(f"emotion code {code}: expected 1-7")
@@ -252,6 +206,8 @@ def _plan_aus(rng: np.random.Generator, code: int) -> dict[int, int]:
     """Prototype AUs with realistic noise: omissions, an extra AU, random intensities."""
     aus, key = prototype_aus(code, rng)
     kept = [au for au in aus if au == key or rng.random() >= 0.15]
+    if 27 in kept and 25 not in kept:
+        kept.append(25)
     if rng.random() < 0.15:
         pool = [au for au in DEFAULT_AUS if au not in kept and au not in _NOT_EXTRA]
         kept.append(int(rng.choice(pool)))
@@ -269,21 +225,68 @@ def _intensity_p(code: int, au: int, key: int) -> tuple[float, ...]:
     return _KEY_INTENSITY_P if au == key else _INTENSITY_P
 
 
+def _coded_level(amount: float) -> int:
+    """The FACS intensity (1 = A, trace .. 5 = E, maximum) a coder gives a drawn amount."""
+    return int(min(5, max(1, round(amount * 6 - 1))))
+
+
+def flip_labels(
+    rng: np.random.Generator, coded: dict[int, int]
+) -> tuple[dict[int, int], tuple[int, ...]]:
+    """Coder disagreement: each default AU flipped with FLIP_RATE; AU27 never without AU25."""
+    coded = dict(coded)
+    flipped = []
+    for au in DEFAULT_AUS:
+        if rng.random() >= FLIP_RATE:
+            continue
+        if au in coded:
+            if au == 25 and 27 in coded:
+                continue
+            del coded[au]
+        else:
+            coded[au] = int(rng.integers(1, 3))
+        flipped.append(au)
+    if 27 in coded and 25 not in coded:
+        coded[25] = 1
+        flipped.append(25)
+    return dict(sorted(coded.items())), tuple(sorted(flipped))
+
+
 def _plan_sequence(
     rng: np.random.Generator, number: int, code: int, labelled: bool
 ) -> SequencePlan:
-    intensities = _plan_aus(rng, code)
-    facs = tuple((au, 0 if rng.random() < 0.05 else level) for au, level in intensities.items())
-    drawn = tuple((au, (level + 1) / 6) for au, level in intensities.items())
+    levels = _plan_aus(rng, code)
+    # Subtle to full: the whole expression's strength; a coder codes what is visible.
+    intensity = float(rng.uniform(0.3, 1.0))
+    drawn = {au: intensity * (level + 1) / 6 for au, level in levels.items()}
+    coded, flipped = flip_labels(rng, {au: _coded_level(a) for au, a in drawn.items()})
+    facs = tuple((au, 0 if rng.random() < 0.05 else level) for au, level in coded.items())
+    u = rng.uniform
     return SequencePlan(
         number=number,
         code=code,
         labelled=labelled,
         facs=facs,
-        drawn=drawn,
+        drawn=tuple(drawn.items()),
+        flipped=flipped,
+        intensity=intensity,
         side=int(rng.choice([-1, 1])) if code == 2 else 0,
-        shift=(float(rng.uniform(-0.10, 0.10)), float(rng.uniform(-0.05, 0.05))),
-        scale=float(rng.uniform(0.92, 1.08)),
-        light=(float(rng.uniform(0, 2 * math.pi)), float(rng.uniform(0.03, 0.15))),
-        noise=float(rng.uniform(2.0, 6.0)),
+        roll=float(u(-MAX_ROLL, MAX_ROLL)),
+        yaw=float(u(-MAX_YAW, MAX_YAW)),
+        shift=(float(u(-0.15, 0.15)), float(u(-0.06, 0.06))),
+        scale=float(u(0.80, 1.12)),
+        exposure=float(u(0.65, 1.25)),
+        light=(float(u(0, 2 * math.pi)), float(u(0.05, 0.45))),
+        shadow=_plan_shadow(rng),
+        noise=float(u(2.0, 12.0)),
+        blur=float(u(0.0, 1.8)),
+        quality=int(rng.integers(25, 96)),
     )
+
+
+def _plan_shadow(rng: np.random.Generator) -> tuple[float, float, float]:
+    """A cast shadow over part of the face: its edge's angle, offset (face units) and depth."""
+    if rng.random() >= 0.5:
+        return (0.0, 0.0, 0.0)
+    u = rng.uniform
+    return (float(u(0, 2 * math.pi)), float(u(-0.5, 0.5)), float(u(0.15, 0.45)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -14,22 +15,59 @@ _ONE = 1 << _SHIFT
 
 @dataclass(frozen=True)
 class Place:
-    """Where the face is in one image: the oval's centre and half-axes, in pixels."""
+    """Where the face is in one image: the oval's centre and half-axes in pixels, and the head's
+    pose in degrees (roll turns it in the image plane, yaw to the left or right).
+
+    Yaw moves each face point across by its depth on an ellipsoid head: the oval's outline stays,
+    the features slide towards one side, the nose the most."""
 
     cx: float
     cy: float
     a: float
     b: float
+    roll: float = 0.0
+    yaw: float = 0.0
 
-    def px(self, u: np.ndarray | float, v: np.ndarray | float) -> np.ndarray:
+    def px(
+        self, u: np.ndarray | float, v: np.ndarray | float, depth: float | None = None
+    ) -> np.ndarray:
+        """Pixels of face points; `depth` fixes their depth (0 for the outline and what lies
+        behind it), None puts them on the face's surface."""
         u, v = np.broadcast_arrays(np.asarray(u, np.float64), np.asarray(v, np.float64))
-        return np.stack([self.cx + u * self.a, self.cy + v * self.b], axis=-1)
+        x = u * self.a
+        if self.yaw:
+            z = surface_depth(u, v) if depth is None else depth
+            t = math.radians(self.yaw)
+            x = (u * math.cos(t) + z * math.sin(t)) * self.a
+        y = v * self.b
+        if self.roll:
+            r = math.radians(self.roll)
+            x, y = x * math.cos(r) - y * math.sin(r), x * math.sin(r) + y * math.cos(r)
+        return np.stack([self.cx + x, self.cy + y], axis=-1)
+
+    def units(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Face units (u, v) of pixels: the inverse of `px`, exact when yaw is 0."""
+        dx, dy = np.asarray(x, np.float64) - self.cx, np.asarray(y, np.float64) - self.cy
+        r = math.radians(self.roll)
+        rx, ry = dx * math.cos(r) + dy * math.sin(r), -dx * math.sin(r) + dy * math.cos(r)
+        return rx / (self.a * math.cos(math.radians(self.yaw))), ry / self.b
 
     def scaled(self, sx: float, sy: float) -> Place:
         """The same face in an image resized by (sx, sy), with OpenCV's pixel-centre convention."""
         return Place(
-            (self.cx + 0.5) * sx - 0.5, (self.cy + 0.5) * sy - 0.5, self.a * sx, self.b * sy
+            (self.cx + 0.5) * sx - 0.5,
+            (self.cy + 0.5) * sy - 0.5,
+            self.a * sx,
+            self.b * sy,
+            self.roll,
+            self.yaw,
         )
+
+
+def surface_depth(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Depth towards the camera, in face half-widths: an ellipsoid head and a nose."""
+    head = 0.55 * np.sqrt(np.clip(1 - u**2 - v**2, 0, 1))
+    return head + 0.22 * np.exp(-((u / 0.12) ** 2) - ((v - 0.12) / 0.2) ** 2)
 
 
 class Amounts:
@@ -74,8 +112,14 @@ def ellipse(
     tone: int,
     angle: float = 0.0,
     arc: tuple[float, float] = (0.0, 360.0),
+    *,
+    depth: float | None = None,
+    thickness: int = -1,
 ) -> None:
-    """A filled ellipse at face point (u, v) with half-axes (au_, av) in face units."""
-    centre = tuple(int(c) for c in fixed(place.px(u, v)))
-    axes = (max(1, round(au_ * place.a * _ONE)), max(1, round(av * place.b * _ONE)))
-    cv2.ellipse(img, centre, axes, angle, arc[0], arc[1], tone, -1, cv2.LINE_AA, _SHIFT)
+    """An ellipse at face point (u, v) with half-axes (au_, av) in face units, turned with the
+    head; filled unless `thickness` is given."""
+    centre = tuple(int(c) for c in fixed(place.px(u, v, depth)))
+    width = au_ * place.a * math.cos(math.radians(place.yaw))
+    axes = (max(1, round(width * _ONE)), max(1, round(av * place.b * _ONE)))
+    turn = angle + place.roll
+    cv2.ellipse(img, centre, axes, turn, arc[0], arc[1], tone, thickness, cv2.LINE_AA, _SHIFT)
