@@ -2,6 +2,14 @@
 
 Thresholding follows Keras (`prob > threshold` is a positive), so these numbers match the metrics
 logged during training. Every function returns plain Python types, ready for `json.dumps`.
+
+One rule for macro AU scores: an AU with no positive in the evaluated labels has no defined F1 or
+AP there (recall is 0/0), so it is left out of both the macro F1 and the mAP and listed in
+`au_undefined` (`ap_undefined` is the same list, kept for older readers). Counting it as 0 would
+punish a model for a split that happens to lack the AU; counting it as 1 would reward it. Its
+per-AU entry keeps scikit-learn's 0 F1 and a None AP. With no AU defined both means are None. The
+Keras metrics logged during training (`core.models.DefinedMacroF1`, `DefinedPRAUC`) follow the
+same rule over the labels they have accumulated, and read 0 when no AU is defined.
 """
 
 from __future__ import annotations
@@ -64,7 +72,10 @@ def au_metrics(
     thresholds: Sequence[float] | None = None,
     au_names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Multi-label AU scores at per-AU thresholds, beside the accuracy of predicting no AU."""
+    """Multi-label AU scores at per-AU thresholds, beside the accuracy of predicting no AU.
+
+    Macro F1 and mAP average the AUs with a positive in `y_true` only (see the module docstring).
+    """
     truth, prob = _au_arrays(y_true, y_prob)
     k = truth.shape[1]
     names = _au_names(au_names, k)
@@ -79,17 +90,20 @@ def au_metrics(
     for name, value, threshold in zip(names, ap, cut, strict=True):
         per_au[name]["average_precision"] = value
         per_au[name]["threshold"] = threshold
-    defined = [v for v in ap if v is not None]
+    undefined = [name for name, s in zip(names, support, strict=True) if s == 0]
+    defined_f1 = [float(f) for f, s in zip(f1, support, strict=True) if s > 0]
+    defined_ap = [v for v in ap if v is not None]
     return {
         "n": int(truth.shape[0]),
         "au_names": names,
         "thresholds": cut,
         "binary_accuracy": float((pred == truth).mean()),
         "no_au_baseline_accuracy": float(1.0 - truth.mean()),
-        "f1_macro": float(f1_score(**sk, average="macro", zero_division=0)),
+        "f1_macro": float(np.mean(defined_f1)) if defined_f1 else None,
         "f1_micro": float(f1_score(**sk, average="micro", zero_division=0)),
-        "mAP": float(np.mean(defined)) if defined else None,
-        "ap_undefined": [n for n, v in zip(names, ap, strict=True) if v is None],
+        "mAP": float(np.mean(defined_ap)) if defined_ap else None,
+        "au_undefined": undefined,
+        "ap_undefined": list(undefined),
         "per_au": per_au,
     }
 
@@ -137,7 +151,8 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(
             f"{title}: binary accuracy {au['binary_accuracy']:.3f} "
             f"(no-AU baseline {au['no_au_baseline_accuracy']:.3f}), "
-            f"macro F1 {au['f1_macro']:.3f}, micro F1 {au['f1_micro']:.3f}, mAP {_num(au['mAP'])}"
+            f"macro F1 {_num(au['f1_macro'])}, micro F1 {au['f1_micro']:.3f}, "
+            f"mAP {_num(au['mAP'])}" + _left_out(au)
         )
     lines.append(f"{'AU':<8}{'support':>8}{'F1@0.5':>8}{'F1@tuned':>10}{'thr':>6}{'AP':>7}")
     for name in fixed["au_names"]:
@@ -157,6 +172,11 @@ def _confusion_lines(emotion: dict[str, Any]) -> list[str]:
         for name, row in zip(emotion["labels"], emotion["confusion_matrix"], strict=True)
     ]
     return ["Confusion (rows true, columns predicted):", header, *rows]
+
+
+def _left_out(au: dict[str, Any]) -> str:
+    undefined = au.get("au_undefined") or []
+    return f" (no positive, left out of the means: {', '.join(undefined)})" if undefined else ""
 
 
 def _num(value: float | None) -> str:

@@ -85,6 +85,73 @@ class WeightedBinaryCrossentropy(keras.losses.Loss):
         return {**super().get_config(), "pos_weights": self.pos_weights}
 
 
+@keras.saving.register_keras_serializable(package="fertune")
+class DefinedMacroF1(keras.metrics.F1Score):
+    """Macro F1 over the AUs with a positive in the labels seen so far (`core.metrics`' rule).
+
+    Keras' own macro F1 counts an AU absent from the validation labels as 0, which the test
+    report (and mAP) leave out: the same model would read lower in training than on test. Reads 0
+    while no AU has a positive.
+    """
+
+    def __init__(self, threshold: float = 0.5, name: str = "f1_macro", dtype: Any = None) -> None:
+        super().__init__(average=None, threshold=float(threshold), name=name, dtype=dtype)
+
+    def result(self) -> Any:
+        per_au = super().result()
+        defined = ops.cast(self.true_positives + self.false_negatives > 0, per_au.dtype)
+        return ops.divide_no_nan(ops.sum(per_au * defined), ops.sum(defined))
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.pop("average", None)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="fertune")
+class DefinedPRAUC(keras.metrics.AUC):
+    """Multi-label PR-AUC averaged over the AUs with a positive in the labels seen so far.
+
+    Keras' AUC scores an AU without positives 0 and averages it in; like the test report's mAP,
+    this one leaves it out. It does so through AUC's own label weights: 1 for an AU with a
+    positive, 0 otherwise, computed from the accumulated counts. Reads 0 while no AU has one.
+    """
+
+    def __init__(
+        self,
+        num_labels: int,
+        num_thresholds: int = 200,
+        name: str = "pr_auc",
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(
+            num_thresholds=num_thresholds,
+            curve="PR",
+            multi_label=True,
+            num_labels=int(num_labels),
+            name=name,
+            dtype=dtype,
+        )
+
+    @property
+    def label_weights(self) -> Any:
+        if not getattr(self, "_built", False):
+            return None
+        # At the lowest threshold every prediction is positive: TP + FN counts each AU's positives.
+        positives = self.true_positives[0] + self.false_negatives[0]
+        return ops.cast(positives > 0, self.dtype)
+
+    @label_weights.setter
+    def label_weights(self, value: Any) -> None:
+        if value is not None:
+            raise ValueError("DefinedPRAUC weighs the AUs itself; label_weights must be None")
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        keep = ("name", "dtype", "num_labels", "num_thresholds")
+        return {key: config[key] for key in keep}
+
+
 def au_pos_weights_from_labels(au_matrix: Any, cap: float = 10.0) -> list[float]:
     """Negative/positive ratio per AU (capped; 1.0 for an AU without positives) for the AU loss."""
     labels = np.asarray(au_matrix, dtype=np.float64)
@@ -171,10 +238,8 @@ def _compile(model: keras.Model, cfg: Mapping[str, Any]) -> None:
             "emotion": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
             "au": [
                 keras.metrics.BinaryAccuracy(name="binary_accuracy", threshold=0.5),
-                keras.metrics.F1Score(average="macro", threshold=0.5, name="f1_macro"),
-                keras.metrics.AUC(
-                    curve="PR", multi_label=True, num_labels=cfg["n_aus"], name="pr_auc"
-                ),
+                DefinedMacroF1(threshold=0.5, name="f1_macro"),
+                DefinedPRAUC(num_labels=cfg["n_aus"], name="pr_auc"),
             ],
         },
     )

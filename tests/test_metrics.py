@@ -86,7 +86,8 @@ def test_au_metrics_match_hand_computation():
     assert per_au["AU2"]["recall"] == pytest.approx(0.5)
     assert per_au["AU2"]["f1"] == pytest.approx(2 / 3)
     assert per_au["AU2"]["average_precision"] == pytest.approx(1.0)
-    assert result["f1_macro"] == pytest.approx((0.5 + 2 / 3 + 0.0) / 3)
+    # AU4 has no positive: left out of the macro F1 as of the mAP.
+    assert result["f1_macro"] == pytest.approx((0.5 + 2 / 3) / 2)
     # micro: tp 2, fp 1, fn 2 -> P 2/3, R 1/2, F1 4/7
     assert result["f1_micro"] == pytest.approx(4 / 7)
     assert result["mAP"] == pytest.approx((5 / 6 + 1.0) / 2)
@@ -98,12 +99,27 @@ def test_au_without_positives_has_no_average_precision_and_is_left_out_of_map():
     assert result["per_au"]["AU4"]["support"] == 0
     assert result["per_au"]["AU4"]["f1"] == 0.0
     assert result["ap_undefined"] == ["AU4"]
+    assert result["au_undefined"] == ["AU4"]
+
+
+def test_an_au_without_positives_is_left_out_of_macro_f1_even_when_predicted():
+    # AU4 predicted present on every row though it never is: still undefined, not a 0 in the mean.
+    prob = AU_PROB.copy()
+    prob[:, 2] = 0.9
+    with_fp = metrics.au_metrics(AU_TRUE, prob, au_names=AU_NAMES)
+    without = metrics.au_metrics(AU_TRUE[:, :2], AU_PROB[:, :2], au_names=AU_NAMES[:2])
+    assert with_fp["f1_macro"] == pytest.approx(without["f1_macro"])
+    assert with_fp["mAP"] == pytest.approx(without["mAP"])
+    assert with_fp["au_undefined"] == ["AU4"]
+    assert without["au_undefined"] == []
 
 
 def test_map_is_none_when_no_au_has_a_positive():
     result = metrics.au_metrics(np.zeros((3, 2), int), np.full((3, 2), 0.2), au_names=["a", "b"])
     assert result["mAP"] is None
+    assert result["f1_macro"] is None
     assert result["ap_undefined"] == ["a", "b"]
+    assert result["au_undefined"] == ["a", "b"]
     assert result["binary_accuracy"] == 1.0
     assert result["no_au_baseline_accuracy"] == 1.0
 
@@ -236,3 +252,86 @@ def test_format_report_prints_au_accuracy_beside_the_baseline(report):
     for name in ["AU1", "AU2", "AU4", "AU27"]:
         assert any(line.startswith(name + " ") for line in text.splitlines())
     assert "n/a" in text  # AU27 has no positive: its AP is undefined
+    assert au_line.endswith("(no positive, left out of the means: AU27)")
+
+
+# The Keras metrics logged in training follow the report's rule: AU4 (no positive) is left out.
+# AU4 is also predicted present on a row, so Keras' own macro F1 would count it as 0.
+KERAS_PROB = AU_PROB.astype("float32").copy()
+KERAS_PROB[0, 2] = 0.8
+
+
+def keras_result(metric, truth, prob, batch=None):
+    batches = [slice(None)] if batch is None else [slice(i, i + batch) for i in range(0, 4, batch)]
+    for rows in batches:
+        metric.update_state(np.asarray(truth, "float32")[rows], np.asarray(prob, "float32")[rows])
+    return float(metric.result())
+
+
+@pytest.mark.parametrize("batch", [None, 1, 2])
+def test_keras_macro_f1_leaves_out_the_au_the_report_leaves_out(batch):
+    import keras
+
+    from core.models import DefinedMacroF1
+
+    report = metrics.au_metrics(AU_TRUE, KERAS_PROB, au_names=AU_NAMES)
+    assert report["au_undefined"] == ["AU4"]
+    ours = keras_result(DefinedMacroF1(), AU_TRUE, KERAS_PROB, batch)
+    assert ours == pytest.approx(report["f1_macro"], abs=1e-6)
+    assert ours == pytest.approx((0.5 + 2 / 3) / 2, abs=1e-6)
+    plain = keras_result(keras.metrics.F1Score(average="macro", threshold=0.5), AU_TRUE, KERAS_PROB)
+    assert plain == pytest.approx((0.5 + 2 / 3 + 0.0) / 3, abs=1e-6)  # the rule it replaces
+
+
+@pytest.mark.parametrize("batch", [None, 2])
+def test_keras_pr_auc_leaves_out_the_au_map_leaves_out(batch):
+    import keras
+
+    from core.models import DefinedPRAUC
+
+    report = metrics.au_metrics(AU_TRUE, KERAS_PROB, au_names=AU_NAMES)
+    assert report["ap_undefined"] == ["AU4"]
+    ours = keras_result(DefinedPRAUC(num_labels=3), AU_TRUE, KERAS_PROB, batch)
+    defined_only = keras.metrics.AUC(curve="PR", multi_label=True, num_labels=2)
+    assert ours == pytest.approx(keras_result(defined_only, AU_TRUE[:, :2], KERAS_PROB[:, :2]))
+    plain = keras.metrics.AUC(curve="PR", multi_label=True, num_labels=3)
+    assert keras_result(plain, AU_TRUE, KERAS_PROB) == pytest.approx(ours * 2 / 3, abs=1e-6)
+
+
+def test_keras_au_metrics_read_zero_when_no_au_has_a_positive():
+    from core.models import DefinedMacroF1, DefinedPRAUC
+
+    truth, prob = np.zeros((2, 2)), np.full((2, 2), 0.7)
+    assert keras_result(DefinedMacroF1(), truth, prob) == 0.0
+    assert keras_result(DefinedPRAUC(num_labels=2), truth, prob) == 0.0
+    assert metrics.au_metrics(truth, prob)["f1_macro"] is None
+
+
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
+def test_keras_au_metrics_survive_a_safe_mode_save_and_load(tmp_path):
+    import zipfile
+
+    import keras
+
+    from core.models import DefinedMacroF1, DefinedPRAUC
+
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="sigmoid")(inputs))
+    model.compile(
+        loss="binary_crossentropy",
+        metrics=[DefinedMacroF1(name="f1_macro"), DefinedPRAUC(num_labels=3, name="pr_auc")],
+    )
+    x, y = KERAS_PROB, AU_TRUE.astype("float32")
+    want = model.evaluate(x, y, return_dict=True, verbose=0)
+    model.save(tmp_path / "model.keras")
+    with zipfile.ZipFile(tmp_path / "model.keras") as archive:
+        saved = archive.read("config.json").decode()
+    assert "DefinedMacroF1" in saved and "DefinedPRAUC" in saved
+    loaded = keras.models.load_model(tmp_path / "model.keras", safe_mode=True)
+    got = loaded.evaluate(x, y, return_dict=True, verbose=0)
+    assert got["f1_macro"] == pytest.approx(want["f1_macro"])
+    assert got["pr_auc"] == pytest.approx(want["pr_auc"])
+    predicted = model.predict(x, verbose=0)
+    report = metrics.au_metrics(AU_TRUE, predicted, au_names=AU_NAMES)
+    defined = [report["per_au"][n]["f1"] for n in AU_NAMES if n not in report["au_undefined"]]
+    assert got["f1_macro"] == pytest.approx(np.mean(defined), abs=1e-5)

@@ -84,6 +84,7 @@ def export_best(trial, settings: StudySettings, data: TrainingData, out: Path) -
         return None
     import keras
 
+    import core.models  # noqa: F401  registers the custom loss and AU metrics load_model needs
     from core.metrics import format_report
     from core.thresholds import write_thresholds
     from core.train import evaluate
