@@ -18,8 +18,10 @@ contrast details at full size, so the input size matters to a tuner.
 from .draw import draw_expression, draw_frame, face_place, frame_amounts
 from .identity import Geometry
 from .plan import (
+    AU5_TARGET,
     CKPLUS_CODE_COUNTS,
     COLOUR_SHARE,
+    FLIP_RATE,
     GENERATOR_VERSION,
     OTHER_AUS,
     SIZE_SHARES,
@@ -34,8 +36,10 @@ from .shapes import Place
 from .write import builtin_root, ckplus_float, generate, write_subject
 
 __all__ = [
+    "AU5_TARGET",
     "CKPLUS_CODE_COUNTS",
     "COLOUR_SHARE",
+    "FLIP_RATE",
     "GENERATOR_VERSION",
     "OTHER_AUS",
     "SIZES",

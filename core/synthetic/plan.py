@@ -40,7 +40,7 @@ _KEY_INTENSITY_P = (0.0, 0.15, 0.35, 0.30, 0.20)
 _SMIRK_P = (0.30, 0.40, 0.30, 0.0, 0.0)
 # Head pose in degrees: roll in the image plane, yaw (turned left/right), per sequence.
 MAX_ROLL = 15.0
-MAX_YAW = 20.0
+MAX_YAW = 15.0
 
 
 @dataclass(frozen=True)
@@ -186,7 +186,7 @@ def prototype_aus(code: int, rng: np.random.Generator) -> tuple[list[int], int]:
     if code == 5:
         return [6, 12] + ([25] if coin() < 0.6 else []), 12
     if code == 7:
-        return [1, 2, *lids, 25] + ([27] if coin() < 0.55 else []), 25
+        return [1, 2, *lids, 25] + ([27] if coin() < 0.7 else []), 25
     if code == 6:
         return [1, 4, 15] + ([17] if coin() < 0.5 else []), 15
     if code == 1:
@@ -233,31 +233,29 @@ def _coded_level(amount: float) -> int:
 def flip_labels(
     rng: np.random.Generator, coded: dict[int, int]
 ) -> tuple[dict[int, int], tuple[int, ...]]:
-    """Coder disagreement: each default AU flipped with FLIP_RATE; AU27 never without AU25."""
-    coded = dict(coded)
-    flipped = []
+    """Coder disagreement: each default AU flipped with FLIP_RATE; AU27 never without AU25.
+    Returns the new coding and the default AUs whose presence changed."""
+    flipped = dict(coded)
     for au in DEFAULT_AUS:
         if rng.random() >= FLIP_RATE:
             continue
-        if au in coded:
-            if au == 25 and 27 in coded:
-                continue
-            del coded[au]
-        else:
-            coded[au] = int(rng.integers(1, 3))
-        flipped.append(au)
-    if 27 in coded and 25 not in coded:
-        coded[25] = 1
-        flipped.append(25)
-    return dict(sorted(coded.items())), tuple(sorted(flipped))
+        if au not in flipped:
+            flipped[au] = int(rng.integers(1, 3))
+        elif not (au == 25 and 27 in flipped):
+            del flipped[au]
+    if 27 in flipped and 25 not in flipped:
+        flipped[25] = 1
+    changed = tuple(au for au in DEFAULT_AUS if (au in coded) != (au in flipped))
+    return dict(sorted(flipped.items())), changed
 
 
 def _plan_sequence(
     rng: np.random.Generator, number: int, code: int, labelled: bool
 ) -> SequencePlan:
     levels = _plan_aus(rng, code)
-    # Subtle to full: the whole expression's strength; a coder codes what is visible.
-    intensity = float(rng.uniform(0.3, 1.0))
+    # Subtle to full: the whole expression's strength, 0.5 to 1 and mostly strong (as in CK+,
+    # whose peaks are posed); a coder codes what is visible.
+    intensity = float(1 - 0.5 * rng.random() ** 2)
     drawn = {au: intensity * (level + 1) / 6 for au, level in levels.items()}
     coded, flipped = flip_labels(rng, {au: _coded_level(a) for au, a in drawn.items()})
     facs = tuple((au, 0 if rng.random() < 0.05 else level) for au, level in coded.items())
@@ -276,9 +274,9 @@ def _plan_sequence(
         shift=(float(u(-0.15, 0.15)), float(u(-0.06, 0.06))),
         scale=float(u(0.80, 1.12)),
         exposure=float(u(0.65, 1.25)),
-        light=(float(u(0, 2 * math.pi)), float(u(0.05, 0.45))),
+        light=(float(u(0, 2 * math.pi)), float(u(0.05, 0.35))),
         shadow=_plan_shadow(rng),
-        noise=float(u(2.0, 12.0)),
+        noise=float(u(2.0, 9.0)),
         blur=float(u(0.0, 1.8)),
         quality=int(rng.integers(25, 96)),
     )
@@ -289,4 +287,4 @@ def _plan_shadow(rng: np.random.Generator) -> tuple[float, float, float]:
     if rng.random() >= 0.5:
         return (0.0, 0.0, 0.0)
     u = rng.uniform
-    return (float(u(0, 2 * math.pi)), float(u(-0.5, 0.5)), float(u(0.15, 0.45)))
+    return (float(u(0, 2 * math.pi)), float(u(-0.5, 0.5)), float(u(0.15, 0.35)))

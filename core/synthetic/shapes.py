@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -33,17 +34,23 @@ class Place:
     ) -> np.ndarray:
         """Pixels of face points; `depth` fixes their depth (0 for the outline and what lies
         behind it), None puts them on the face's surface."""
-        u, v = np.broadcast_arrays(np.asarray(u, np.float64), np.asarray(v, np.float64))
+        u, v = np.asarray(u, np.float64), np.asarray(v, np.float64)
+        if u.shape != v.shape:
+            u, v = np.broadcast_arrays(u, v)
+        cos_yaw, sin_yaw, cos_roll, sin_roll = self._turns
         x = u * self.a
-        if self.yaw:
+        if sin_yaw:
             z = surface_depth(u, v) if depth is None else depth
-            t = math.radians(self.yaw)
-            x = (u * math.cos(t) + z * math.sin(t)) * self.a
+            x = (u * cos_yaw + z * sin_yaw) * self.a
         y = v * self.b
-        if self.roll:
-            r = math.radians(self.roll)
-            x, y = x * math.cos(r) - y * math.sin(r), x * math.sin(r) + y * math.cos(r)
+        if sin_roll:
+            x, y = x * cos_roll - y * sin_roll, x * sin_roll + y * cos_roll
         return np.stack([self.cx + x, self.cy + y], axis=-1)
+
+    @cached_property
+    def _turns(self) -> tuple[float, float, float, float]:
+        yaw, roll = math.radians(self.yaw), math.radians(self.roll)
+        return math.cos(yaw), math.sin(yaw), math.cos(roll), math.sin(roll)
 
     def units(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Face units (u, v) of pixels: the inverse of `px`, exact when yaw is 0."""
@@ -66,7 +73,7 @@ class Place:
 
 def surface_depth(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Depth towards the camera, in face half-widths: an ellipsoid head and a nose."""
-    head = 0.55 * np.sqrt(np.clip(1 - u**2 - v**2, 0, 1))
+    head = 0.55 * np.sqrt(np.maximum(1 - u * u - v * v, 0))
     return head + 0.22 * np.exp(-((u / 0.12) ** 2) - ((v - 0.12) / 0.2) ** 2)
 
 
