@@ -1,18 +1,20 @@
 """The built-in CK+-like synthetic face set, drawn with OpenCV and written in the CK+ layout.
 
 CK+ is licensed and cannot be shipped, so the default data set is drawn: subjects with their own
-face geometry, sequences from neutral to peak, emotions that follow the FACS prototypes, CK+'s
-class imbalance, sizes and grey/colour mix. It is written exactly like CK+ so the real reader
+looks, sequences from neutral to peak, emotions that follow the FACS prototypes, CK+'s class
+imbalance, sizes and grey/colour mix. It is written exactly like CK+ so the real reader
 (`core.sources`) is exercised on every default run.
 
-The work is split in two: `plan` decides everything from the seed (pure and cheap), and `draw`
-(with `head`, `features` and `shapes`) turns one subject's plan into images; `write` lays the
-images and labels out like CK+. Every frame's randomness comes from its own seed, so the files are
-identical for any number of workers.
+It is meant to be hard enough that tuning matters: identity (`identity`), head pose, scale and
+position, cluttered rooms, uneven light and cast shadows, blur, noise and JPEG (`finish`), and
+expressions from subtle to full keep a linear model on small pixels near the floors, while a CNN
+with augmentation learns through them. AU statistics follow CK+: AU27 always with AU25, AU5 near
+CK+'s rate, and a few percent of AU labels flipped (coders disagree), recorded in the plan.
 
-Big shapes (brows, lids, lip corners, open mouth) carry the emotion and survive a 96 px input;
-subtle AUs (crow's feet, nose wrinkles, chin texture, lip thickness, lower lid) are 1-2 px, low
-contrast details at full size, so the input size matters to a tuner.
+`plan` decides everything from the seed (pure and cheap); `draw` (with `head`, `features`,
+`shapes` and `finish`) turns one subject's plan into images; `write` lays images and labels out
+like CK+. Every frame's randomness comes from its own seed, so the files are identical for any
+number of workers.
 """
 
 from .draw import draw_expression, draw_frame, face_place, frame_amounts
