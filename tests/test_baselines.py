@@ -213,7 +213,9 @@ def test_linear_baseline_beats_the_majority_floor_on_the_built_in_set():
         prepared.images, prepared.emotions, prepared.aus, split, au_names(prepared.au_list)
     )
     linear = reports["linear"]
-    assert linear["emotion"]["accuracy"] > reports["majority"]["emotion"]["accuracy"]
+    # Macro F1, not accuracy: the built-in set keeps a linear model near the majority's accuracy
+    # on purpose (the yardstick), and the balanced class weights trade accuracy for macro F1.
+    assert linear["emotion"]["f1_macro"] > reports["majority"]["emotion"]["f1_macro"] + 0.1
     assert (
         linear["au_tuned_on_val"]["f1_macro"]
         > reports["all_present"]["au_tuned_on_val"]["f1_macro"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -19,6 +20,7 @@ from core.synthetic import (
     SIZES,
     builtin_root,
     draw_expression,
+    draw_frame,
     face_place,
     frame_amounts,
     generate,
@@ -148,12 +150,97 @@ def test_default_plan_codes_every_au_and_some_outside_the_list():
 
 def test_happy_and_surprise_follow_their_prototypes():
     sequences = [seq for subject in plan_dataset() for seq in subject.sequences]
-    happy = [dict(seq.facs) for seq in sequences if seq.code == 5]
-    surprise = [dict(seq.facs) for seq in sequences if seq.code == 7]
+    happy = [dict(seq.drawn) for seq in sequences if seq.code == 5]
+    surprise = [dict(seq.drawn) for seq in sequences if seq.code == 7]
     assert all(12 in aus for aus in happy)
     assert np.mean([6 in aus for aus in happy]) > 0.75
     assert all(25 in aus or 27 in aus for aus in surprise)
     assert np.mean([1 in aus and 2 in aus for aus in surprise]) > 0.6
+
+
+def coded_labelled(seed: int) -> list[tuple[synthetic.SequencePlan, dict[int, int]]]:
+    return [
+        (seq, dict(seq.facs))
+        for subject in plan_dataset(seed=seed)
+        for seq in subject.sequences
+        if seq.labelled
+    ]
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_au27_is_always_coded_with_au25(seed: int):
+    coded = [aus for _, aus in coded_labelled(seed)]
+    with_27 = [aus for aus in coded if 27 in aus]
+    assert 0.08 < len(with_27) / len(coded) < 0.25
+    assert all(25 in aus for aus in with_27)
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_au5_is_coded_near_the_ckplus_rate(seed: int):
+    rate = np.mean([5 in aus for _, aus in coded_labelled(seed)])
+    assert abs(rate - synthetic.AU5_TARGET) <= 0.04, rate
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_a_few_percent_of_au_labels_are_flipped_and_recorded(seed: int):
+    pairs = coded_labelled(seed)
+    flips = 0
+    for seq, coded in pairs:
+        drawn = {au for au, _ in seq.drawn}
+        disagree = {au for au in DEFAULT_AUS if (au in drawn) != (au in coded)}
+        assert disagree == set(seq.flipped)
+        flips += len(disagree)
+    assert 0.015 <= flips / (len(pairs) * len(DEFAULT_AUS)) <= 0.05
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_pose_intensity_and_light_vary_across_a_plan(seed: int):
+    sequences = [seq for subject in plan_dataset(seed=seed) for seq in subject.sequences]
+    rolls = [seq.roll for seq in sequences]
+    assert -15 <= min(rolls) < -13 and 13 < max(rolls) <= 15
+    assert np.std([seq.yaw for seq in sequences]) > 6
+    intensities = [seq.intensity for seq in sequences]
+    assert min(intensities) < 0.55 and max(intensities) > 0.95
+    assert 0.3 < np.mean([seq.shadow[2] > 0 for seq in sequences]) < 0.7
+    assert np.ptp([seq.exposure for seq in sequences]) > 0.5
+    assert np.ptp([seq.quality for seq in sequences]) > 50
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_identities_differ_in_skin_hair_glasses_and_beard(seed: int):
+    looks = [subject.geometry for subject in plan_dataset(seed=seed)]
+    assert np.ptp([g.skin for g in looks]) > 100
+    assert {g.hair_style for g in looks} == {0, 1, 2, 3}
+    assert 0.1 < np.mean([g.glasses > 0 for g in looks]) < 0.35
+    assert {g.beard for g in looks} == {0, 1, 2, 3}
+    assert len({g.clutter for g in looks}) == len(looks)
+
+
+def test_a_rolled_head_turns_its_features_with_it():
+    subject = plan_dataset(**TINY)[0]
+    upright = frontal(subject)
+    rolled = replace(upright, roll=12.0)
+    for sequence, angle in ((upright, 0.0), (rolled, 12.0)):
+        neutral = draw_expression(subject, sequence, {}).astype(np.int16)
+        diff = np.abs(draw_expression(subject, sequence, {27: 1.0}) - neutral)
+        diff = diff.max(axis=2) if diff.ndim == 3 else diff
+        place = face_place(subject, sequence)
+        assert place.roll == angle
+        ys, xs = np.mgrid[0 : subject.height, 0 : subject.width]
+        u, v = place.units(xs, ys)
+        inside = diff[expected_region(27, subject.geometry, u, v)].sum()
+        assert inside / diff.sum() > 0.98
+
+
+def test_a_frame_with_its_rng_is_blurred_noised_and_compressed_and_without_is_clean():
+    subject = plan_dataset(**TINY)[0]
+    sequence = subject.sequences[0]
+    clean = draw_frame(subject, sequence, 3, 3).astype(np.int16)
+    rng = np.random.default_rng(0)
+    shot = draw_frame(subject, sequence, 3, 3, rng).astype(np.int16)
+    again = draw_frame(subject, sequence, 3, 3, np.random.default_rng(0)).astype(np.int16)
+    assert np.array_equal(shot, again)
+    assert np.abs(shot - clean)[:-20].mean() > 1.0
 
 
 def test_images_come_in_ckplus_sizes_grey_and_some_colour(tmp_path: Path):
@@ -192,9 +279,14 @@ def expected_region(au: int, g: synthetic.Geometry, u: np.ndarray, v: np.ndarray
     return (v > g.nose_tip - 0.1) & (v < g.mouth_v + 0.3)
 
 
+def frontal(subject: synthetic.SubjectPlan) -> synthetic.SequencePlan:
+    """The subject's first sequence with the head upright and facing the camera."""
+    return replace(subject.sequences[0], roll=0.0, yaw=0.0)
+
+
 def au_difference(subject: synthetic.SubjectPlan, au: int) -> tuple[np.ndarray, np.ndarray]:
-    """|AU-only face - neutral face| (grey, no noise) and the face units v of every pixel."""
-    sequence = subject.sequences[0]
+    """|AU-only face - neutral face| (grey, no noise) and the neutral face."""
+    sequence = frontal(subject)
     neutral = draw_expression(subject, sequence, {}).astype(np.int16)
     moved = draw_expression(subject, sequence, {au: 1.0}).astype(np.int16)
     diff = np.abs(moved - neutral)
@@ -202,9 +294,9 @@ def au_difference(subject: synthetic.SubjectPlan, au: int) -> tuple[np.ndarray, 
 
 
 def face_units(subject: synthetic.SubjectPlan) -> tuple[np.ndarray, np.ndarray]:
-    place = face_place(subject, subject.sequences[0])
+    place = face_place(subject, frontal(subject))
     ys, xs = np.mgrid[0 : subject.height, 0 : subject.width]
-    return (xs - place.cx) / place.a, (ys - place.cy) / place.b
+    return place.units(xs, ys)
 
 
 @pytest.mark.parametrize("au", DEFAULT_AUS)
@@ -230,7 +322,7 @@ def test_inner_and_outer_brow_raisers_move_different_ends():
 def test_lip_corner_puller_and_depressor_move_corners_opposite_ways():
     subject = plan_dataset(**TINY)[0]
     _, v = face_units(subject)
-    sequence = subject.sequences[0]
+    sequence = frontal(subject)
     neutral = draw_expression(subject, sequence, {}).astype(np.int16)
     darker_at = {}
     for au in (12, 15):
@@ -280,7 +372,7 @@ def test_builtin_root_uses_the_folder_of_a_process_that_finished_first(
         (final / "theirs.txt").write_text("theirs")
         return root
 
-    monkeypatch.setattr(synthetic, "generate", racing_generate)
+    monkeypatch.setattr(synthetic.write, "generate", racing_generate)
     assert builtin_root(n_subjects=2, n_labelled=3, cache_dir=tmp_path) == final
     assert [path.name for path in final.iterdir()] == ["theirs.txt"]
     assert [path.name for path in tmp_path.iterdir()] == [final.name]
@@ -293,7 +385,7 @@ def test_builtin_root_leaves_no_folder_when_generation_fails(
         (root / "half").mkdir(parents=True)
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(synthetic, "generate", crashing_generate)
+    monkeypatch.setattr(synthetic.write, "generate", crashing_generate)
     with pytest.raises(RuntimeError, match="disk full"):
         builtin_root(n_subjects=2, n_labelled=3, cache_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []
