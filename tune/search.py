@@ -57,6 +57,7 @@ class DefineByRun:
 
 def make_searcher(space: SearchSpace, seed: int, method: str = "tpe") -> OptunaSearch:
     """Seeded multivariate TPE with the space's hand-tuned config first; or seeded random search."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # "A new study created in memory"
     if method == "random":
         return OptunaSearch(
             space=DefineByRun(space),

@@ -33,6 +33,10 @@ def start_ray(address: str | None, dashboard: bool) -> bool:
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    # Tune's newer console output prints a configuration box and a TensorBoard command into
+    # /tmp/ray even at verbose=0; the legacy engine at verbosity 0 prints nothing. Our own
+    # progress lines (tune.progress) and the right TensorBoard command take their place.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     quiet_token_notice()
     if address:
