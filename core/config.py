@@ -30,9 +30,10 @@ LOSS_KEYS: tuple[str, ...] = ("loss", "emotion_loss", "au_loss")
 # Targets are minimums on validation metrics where higher is better; a trial that meets them all
 # stops. The default pairs emotion accuracy with AU macro F1, which a model that detects no AU
 # (F1 0) or every AU (F1 = 2p / (1 + p), about 0.35 on CK+-like rates) cannot meet.
-# AU_F1_TARGET is calibrated on the built-in set (bench/README.md, "The yardstick"): about the
-# original report's hand-tuned large_sample config's level, below what the default study reaches.
-AU_F1_TARGET = 0.50
+# AU_F1_TARGET is calibrated on the built-in set (bench/README.md, "The yardstick"): the all-present
+# floor there is 0.35 on validation; the hand-tuned large_sample config under the CPU caps reaches
+# 0.40 at epoch 15 with balanced AU weights (and stays near 0.2, under the floor, without them).
+AU_F1_TARGET = 0.40
 TARGET_PRESETS: dict[str, dict[str, float]] = {
     "default": {"val_emotion_accuracy": 0.80, "val_au_f1_macro": AU_F1_TARGET},
     # The original report's pair. Weak: predicting no AU scores about 0.79 AU binary accuracy on
