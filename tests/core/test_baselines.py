@@ -27,7 +27,7 @@ def test_baselines_import_neither_tensorflow_nor_ray():
         "import sys, core.baselines; "
         "print(sorted(m for m in ('tensorflow', 'keras', 'ray') if m in sys.modules))"
     )
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
     )

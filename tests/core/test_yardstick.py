@@ -3,12 +3,10 @@ training, and cross-validation that never tests a config on the subjects that ch
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from core.config import DEFAULT_TARGETS, TARGET_PRESETS, targets_from_options
 from core.errors import ConfigError
-from core.split import fold_splits
 from core.yardstick import announce_floors, format_beside_baselines, validation_floors
 
 
@@ -72,21 +70,6 @@ def test_beside_baselines_shows_every_baseline_and_na_for_undefined():
     assert lines[1].split()[-3:] == ["0.900", "0.600", "0.700"]
     assert lines[2].startswith("linear") and lines[2].split()[-3:] == ["0.600", "0.300", "0.400"]
     assert lines[3].startswith("majority") and lines[3].split()[-3:] == ["0.500", "n/a", "0.200"]
-
-
-def test_nested_folds_never_test_the_selection_subjects():
-    rng = np.random.default_rng(0)
-    subjects = np.repeat([f"S{i:03d}" for i in range(40)], 3)
-    emotions = rng.choice(3, size=len(subjects), p=[0.5, 0.25, 0.25])
-    selection = np.flatnonzero(np.isin(subjects, ["S001", "S007", "S020", "S033"]))
-    splits = fold_splits(emotions, subjects, folds=4, seed=1, held_out=selection)
-    tested = np.concatenate([split.test for split in splits])
-    assert not set(subjects[tested]) & set(subjects[selection])
-    assert sorted(tested) == sorted(set(range(len(subjects))) - set(selection))
-    for split in splits:
-        assert set(selection) <= set(split.train) | set(split.val)
-        parts = [set(subjects[p]) for p in (split.train, split.val, split.test)]
-        assert not parts[0] & parts[1] and not parts[0] & parts[2] and not parts[1] & parts[2]
 
 
 @pytest.mark.slow

@@ -27,7 +27,7 @@ from tune.run import build_parser, plan_resources, settings_from_args
 from tune.run import main as tune_main
 from tune.study import STUDY_FILE, StudySettings
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CLUSTER_FILES = ("cluster.yaml", "cluster-local.yaml")
 HEAD_ONLY = [{"Alive": True, "NodeManagerHostname": "head", "NodeManagerAddress": "10.0.0.1"}]
 
