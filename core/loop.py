@@ -12,6 +12,7 @@ import numpy as np
 
 from .config import full_config
 from .pipeline import make_datasets, trial_views
+from .seeds import seed_everything
 from .threads import configure_threads
 
 if TYPE_CHECKING:
@@ -61,13 +62,11 @@ def train(
     """
     config = full_config(config)
     configure_threads(config["threads"])
-    import keras
-
     from .callbacks import make_epoch_printer, make_target_stopping
     from .models import au_pos_weights_from_labels
 
     started = time.perf_counter()
-    keras.utils.set_random_seed(int(config["seed"]))
+    seed_everything(int(config["seed"]))
     views = trial_views(config, data.prepared)
     train_ds, val_ds, _, _ = make_datasets(config, data, views)
     if config["au_weighting"] == "balanced" and config.get("au_pos_weights") is None:

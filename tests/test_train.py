@@ -261,12 +261,16 @@ def warm_runs(tiny_data: TrainingData) -> dict:
         after_b = dict(traces)
         train_function = cold_b.model.train_function
         warm_a = train(WARM_A, tiny_data, verbose=False, warm=True)
+        # B again, with A's seed: then A keeps TensorFlow's global seed (core.seeds skips it).
+        train({**WARM_B, "seed": WARM_A["seed"]}, tiny_data, verbose=False, warm=True)
+        same_seed_a = train(WARM_A, tiny_data, verbose=False, warm=True)
         after_a = dict(traces)
     warm.clear()
     return {
         "fresh": fresh,
         "cold_b": cold_b,
         "warm_a": warm_a,
+        "same_seed_a": same_seed_a,
         "after_b": after_b,
         "after_a": after_a,
         "train_function": train_function,
@@ -279,8 +283,9 @@ def test_a_warm_run_starts_from_the_state_of_a_fresh_run_of_its_seed(warm_runs: 
     # The same weights, optimizer state, batches and ops: bit-identical here. 1e-6 (a few
     # float32 ulps) leaves room only for a different summation order across CPU threads; a wrong
     # reset (weights, moments, step count, a stale L1 or AU weight) moves it by 1e-3 or more.
-    for key in ("loss", "emotion_loss", "au_loss", "val_loss"):
-        assert warm_a.history[key][0] == pytest.approx(fresh.history[key][0], rel=1e-6), key
+    for run in (warm_a, warm_runs["same_seed_a"]):
+        for key in ("loss", "emotion_loss", "au_loss", "val_loss"):
+            assert run.history[key][0] == pytest.approx(fresh.history[key][0], rel=1e-6), key
     # B differed in every variable-held value; A's came back.
     assert warm_a.history["loss"][0] != pytest.approx(warm_runs["cold_b"].history["loss"][0])
     model = warm_a.model
