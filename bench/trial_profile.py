@@ -5,17 +5,31 @@ and resize), the tf.data pipelines, the model, the first epoch (tracing included
 ones; then what our trainable does per epoch on top (checkpoint save, TensorBoard and HParams
 writes), Ray's start and one Optuna TPE suggestion. bench/peers.py's ratios are read against it.
 
-    python bench/trial_profile.py [--input-size 128] [--threads 1] [--epochs 4]
+First, a trial's start, in the same process: `cold_start_s` is what a fresh worker pays from its
+start to the end of its first training step (TensorFlow's import, the trial's views and
+pipelines, a new model and the tracing of its train step); `warm_start_s` is the same for the
+next trial of that architecture on a reused worker (core.warm: the compiled model reset, no
+import, no tracing), with every value held in a variable changed and the same seed (as in a
+study). Both run through core.loop.train.
+
+    python bench/trial_profile.py [--input-size 128] [--threads 1] [--epochs 4] [--json]
+    python bench/trial_profile.py --starts-only --repeat 3 --json   # the starts, median of 3
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+START_KEYS = ("cold_start_s", "warm_start_s", "warm_to_cold")
 
 
 class Clock:
@@ -30,17 +44,92 @@ class Clock:
         return self.rows[-1][1]
 
 
+def first_step_seconds(config: dict[str, Any], data) -> float:
+    """From a trial's start to the end of its first training step, through core.loop.train."""
+    import keras
+
+    from core.loop import train
+
+    class FirstStep(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs=None) -> None:
+            self.at = time.perf_counter()
+            self.model.stop_training = True
+
+    first = FirstStep()
+    started = time.perf_counter()
+    train({**config, "max_epochs": 1}, data, [first], verbose=False, warm=True)
+    return first.at - started
+
+
+def measure_starts(config: dict[str, Any], data, import_s: float) -> dict[str, float]:
+    """cold_start_s (import + a new shape's first step) and warm_start_s (its next trial's)."""
+    cold = import_s + first_step_seconds(config, data)
+    # Every value a warm trial may change, but the seed: a study's trials share one (a new seed
+    # costs TensorFlow's cache flush, about 2 s more; core.seeds).
+    other = {
+        **config,
+        "learning_rate": float(config["learning_rate"]) / 3,
+        "l1": float(config["l1"] or 1e-5) * 10,
+        "zoom": 0.2,
+        "sample_size": max(16, int(config["sample_size"] or 64) // 2),
+        "crop_fraction": 0.9,
+    }
+    warm = first_step_seconds(other, data)
+    return {"cold_start_s": cold, "warm_start_s": warm, "warm_to_cold": warm / cold}
+
+
+def repeat_starts(args: argparse.Namespace) -> dict[str, Any]:
+    """The starts measured in `args.repeat` fresh processes, one after the other; medians."""
+    argv = [sys.executable, __file__, "--starts-only", "--json", "--repeat", "1"]
+    argv += ["--input-size", str(args.input_size), "--threads", str(args.threads)]
+    runs = []
+    for _ in range(args.repeat):
+        done = subprocess.run(argv, capture_output=True, text=True, check=True)
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    medians = {key: statistics.median(run[key] for run in runs) for key in START_KEYS}
+    return {**medians, "runs": [{key: run[key] for key in START_KEYS} for run in runs]}
+
+
+def emit_starts(starts: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(starts))
+    else:
+        print_starts(starts)
+
+
+def print_starts(starts: dict[str, Any]) -> None:
+    for run in starts.get("runs", [starts]):
+        print(
+            f"cold start {run['cold_start_s']:.2f} s, warm start {run['warm_start_s']:.2f} s, "
+            f"warm/cold {run['warm_to_cold']:.3f}"
+        )
+    if "runs" in starts:
+        print(
+            f"median of {len(starts['runs'])}: cold {starts['cold_start_s']:.2f} s, warm "
+            f"{starts['warm_start_s']:.2f} s, warm/cold {starts['warm_to_cold']:.3f} "
+            "(goals: warm <= 2 s, warm/cold <= 0.25)"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input-size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead")
+    parser.add_argument("--starts-only", action="store_true", help="measure the starts only")
+    parser.add_argument("--repeat", type=int, default=1, help="starts: N fresh processes, median")
     args = parser.parse_args()
+    if args.starts_only and args.repeat > 1:
+        emit_starts(repeat_starts(args), args.json)
+        return 0
     clock = Clock()
-    import keras  # noqa: F401
-    import tensorflow as tf  # noqa: F401
+    from core.quiet import import_tensorflow
 
-    clock.lap("import TensorFlow + Keras")
+    import_tensorflow()
+    import keras  # noqa: F401
+
+    import_s = clock.lap("import TensorFlow + Keras")
     from core.config import full_config
     from core.dataset import load_training_data
     from core.models import build_model
@@ -55,6 +144,12 @@ def main() -> int:
     space = get("large_sample")
     config = full_config({**space.capped(cpu_caps(space)).first_config()})
     config.update(input_size=args.input_size, n_aus=int(data.prepared.aus.shape[1]))
+    clock.last = time.perf_counter()
+    starts = measure_starts({**config, "threads": args.threads}, data, import_s)
+    clock.lap("a cold and a warm trial start (below)")
+    if args.starts_only:
+        emit_starts(starts, args.json)
+        return 0
     views = trial_views(config, data.prepared)
     clock.lap(f"trial views: crop + resize to {args.input_size} px")
     train_ds, val_ds, _, n_train = make_datasets(config, data, views)
@@ -101,12 +196,18 @@ def main() -> int:
         DefineByRun(space)(trial)
         study.tell(trial, 0.5)
     clock.lap("Optuna: 8 TPE ask/tell rounds")
+    steady = statistics.median(times[1:] or times)
+    if args.json:
+        phases = {phase: round(seconds, 3) for phase, seconds in clock.rows}
+        extra = times[0] - steady
+        print(json.dumps({"phases": phases, "first_epoch_extra_s": extra, **starts}, indent=2))
+        return 0
     width = max(len(phase) for phase, _ in clock.rows)
     print(f"one trial, input {args.input_size} px, {args.threads} TF thread(s), pid {os.getpid()}")
     for phase, seconds in clock.rows:
         print(f"{phase:<{width}}  {seconds:7.2f} s")
-    steady = statistics.median(times[1:] or times)
     print(f"first epoch costs {times[0] - steady:.2f} s more than a steady one ({steady:.2f} s)")
+    print_starts(starts)
     return 0
 
 

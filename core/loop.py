@@ -12,6 +12,7 @@ import numpy as np
 
 from .config import full_config
 from .pipeline import make_datasets, trial_views
+from .seeds import seed_everything
 from .threads import configure_threads
 
 if TYPE_CHECKING:
@@ -51,17 +52,21 @@ def train(
     *,
     resume: ResumePoint | None = None,
     verbose: bool = True,
+    warm: bool = False,
 ) -> TrainResult:
-    """Fit one config up to `max_epochs`; return the history, the best epoch and the best model."""
+    """Fit one config up to `max_epochs`; return the history, the best epoch and the best model.
+
+    `warm`: take the model from this process's cache of compiled models (core.warm), reset for
+    this config and seed, rather than build and trace a new one; the returned model is then the
+    cached one, which the next warm run of its shape resets. A resumed run always loads its own.
+    """
     config = full_config(config)
     configure_threads(config["threads"])
-    import keras
-
     from .callbacks import make_epoch_printer, make_target_stopping
-    from .models import au_pos_weights_from_labels, build_model
+    from .models import au_pos_weights_from_labels
 
     started = time.perf_counter()
-    keras.utils.set_random_seed(int(config["seed"]))
+    seed_everything(int(config["seed"]))
     views = trial_views(config, data.prepared)
     train_ds, val_ds, _, _ = make_datasets(config, data, views)
     if config["au_weighting"] == "balanced" and config.get("au_pos_weights") is None:
@@ -71,10 +76,7 @@ def train(
     stopper = make_target_stopping(
         config["targets"], config["min_epochs"], config["patience"], history
     )
-    if resume is not None:
-        model = keras.models.load_model(resume.model_file, safe_mode=True)
-    else:
-        model = build_model(config)
+    model = _model_for(config, resume, warm)
     all_callbacks = [stopper, *callbacks]
     if verbose:
         all_callbacks.append(make_epoch_printer(config["max_epochs"]))
@@ -100,6 +102,20 @@ def train(
         seconds=time.perf_counter() - started,
         config=config,
     )
+
+
+def _model_for(config: dict[str, Any], resume: ResumePoint | None, warm: bool):
+    import keras
+
+    if resume is not None:
+        return keras.models.load_model(resume.model_file, safe_mode=True)
+    if warm:
+        from .warm import warm_model
+
+        return warm_model(config)
+    from .models import build_model
+
+    return build_model(config)
 
 
 def model_outputs(model, dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

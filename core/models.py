@@ -22,6 +22,7 @@ from .errors import ConfigError
 from .labels import EMOTIONS
 
 DENSE_UNITS = 1024
+DENSE_LAYERS = ("dense_1", "dense_2")  # the L1-regularised layers
 BACKBONE_LAYER = "backbone"
 
 
@@ -38,18 +39,50 @@ class WeightedBinaryCrossentropy(keras.losses.Loss):
     ) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.pos_weights = [float(w) for w in pos_weights]
+        # A variable, not a constant of the traced graph: a warm trial assigns its own weights.
+        self.weights_variable = keras.Variable(
+            self.pos_weights, trainable=False, dtype="float32", name="au_pos_weights"
+        )
+
+    def assign(self, pos_weights: Sequence[float]) -> None:
+        """Change the weights in place (same number of AUs); the traced train step reads them."""
+        self.pos_weights = [float(w) for w in pos_weights]
+        self.weights_variable.assign(np.asarray(self.pos_weights, dtype="float32"))
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         y_pred = ops.convert_to_tensor(y_pred)
         y_true = ops.cast(y_true, y_pred.dtype)
         eps = keras.config.epsilon()
         p = ops.clip(y_pred, eps, 1.0 - eps)
-        w = ops.convert_to_tensor(self.pos_weights, dtype=y_pred.dtype)
+        w = ops.cast(self.weights_variable, y_pred.dtype)
         per_au = -(w * y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p))
         return ops.mean(per_au, axis=-1)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "pos_weights": self.pos_weights}
+
+
+@keras.saving.register_keras_serializable(package="fertune")
+class VariableL1(keras.regularizers.Regularizer):
+    """L1 whose strength is a variable, so trials that differ only in it share one traced step.
+
+    Keras' own L1 bakes its strength into the graph as a constant.
+    """
+
+    def __init__(self, l1: float = 0.01) -> None:
+        self.l1 = float(l1)
+        self.strength = keras.Variable(self.l1, trainable=False, dtype="float32", name="l1")
+
+    def assign(self, l1: float) -> None:
+        """Change the strength in place; the traced train step reads the new value."""
+        self.l1 = float(l1)
+        self.strength.assign(self.l1)
+
+    def __call__(self, x: Any) -> Any:
+        return ops.cast(self.strength, x.dtype) * ops.sum(ops.absolute(x))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"l1": self.l1}
 
 
 @keras.saving.register_keras_serializable(package="fertune")
@@ -134,6 +167,14 @@ def au_pos_weights_from_labels(au_matrix: Any, cap: float = 10.0) -> list[float]
 def build_model(config: Mapping[str, Any]) -> keras.Model:
     """Build and compile the dual-head model described by a flat config (see MODEL_DEFAULTS)."""
     cfg = resolve_model_config(config)
+    model = build_network(cfg)
+    _compile(model, cfg)
+    return model
+
+
+def build_network(config: Mapping[str, Any]) -> keras.Model:
+    """The dual-head model, not compiled: its layers and freshly initialised weights."""
+    cfg = resolve_model_config(config)
     size = cfg["input_size"]
     image = keras.Input((size, size, 1), name="image")
     x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(image)
@@ -152,16 +193,14 @@ def build_model(config: Mapping[str, Any]) -> keras.Model:
         )(x),
         "au": keras.layers.Dense(cfg["n_aus"], activation="sigmoid", name="au", dtype="float32")(x),
     }
-    model = keras.Model(image, outputs, name=f"fer_{cfg['backbone']}")
-    _compile(model, cfg)
-    return model
+    return keras.Model(image, outputs, name=f"fer_{cfg['backbone']}")
 
 
 def _dense_stack(x: Any, l1: float, dropout: float) -> Any:
-    regularizer = keras.regularizers.L1(l1) if l1 > 0 else None
-    for i in (1, 2):
+    regularizer = VariableL1(l1) if l1 > 0 else None
+    for i, name in enumerate(DENSE_LAYERS, start=1):
         x = keras.layers.Dense(
-            DENSE_UNITS, activation="relu", kernel_regularizer=regularizer, name=f"dense_{i}"
+            DENSE_UNITS, activation="relu", kernel_regularizer=regularizer, name=name
         )(x)
         if dropout > 0:
             x = keras.layers.Dropout(dropout, name=f"dropout_{i}")(x)
@@ -186,6 +225,23 @@ def _compile(model: keras.Model, cfg: Mapping[str, Any]) -> None:
             ],
         },
     )
+
+
+def assign_trial_values(model: keras.Model, config: Mapping[str, Any]) -> None:
+    """Put a config's learning rate, L1 strength and AU positive weights into a compiled model.
+
+    These live in variables that the traced train step reads, so a model compiled for one trial
+    trains another of the same architecture without tracing again (core.warm).
+    """
+    cfg = resolve_model_config(config)
+    model.optimizer.learning_rate = cfg["learning_rate"]
+    for name in DENSE_LAYERS:
+        regularizer = model.get_layer(name).kernel_regularizer
+        if isinstance(regularizer, VariableL1):
+            regularizer.assign(cfg["l1"])
+    au_loss = model.loss["au"]
+    if isinstance(au_loss, WeightedBinaryCrossentropy):
+        au_loss.assign(cfg["au_pos_weights"])
 
 
 def _backbone(cfg: Mapping[str, Any]) -> keras.Model:

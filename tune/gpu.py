@@ -41,8 +41,23 @@ def set_gpu_memory(tf_config: Any, gpus: list[Any], memory_mb: int | None) -> No
             tf_config.experimental.set_memory_growth(gpu, True)
 
 
+# What this process was set up for. TensorFlow refuses device changes once it has started, and a
+# reused worker (reuse_actors) runs trials of one resource request, so only its first sets up.
+_configured: str | None = None
+
+
 def configure_gpu(config: dict[str, Any]) -> str:
-    """Set up this trial's process; returns what it trains on, e.g. 'cpu' or '1 GPU, float16'."""
+    """Set up this trial's process; returns what it trains on, e.g. 'cpu' or '1 GPU, float16'.
+
+    Once a process: the next trials of a reused worker keep the first one's setup.
+    """
+    global _configured
+    if _configured is None:
+        _configured = _configure_gpu(config)
+    return _configured
+
+
+def _configure_gpu(config: dict[str, Any]) -> str:
     hidden = hide_unassigned_gpus()
     from core.quiet import import_tensorflow
 

@@ -55,7 +55,26 @@ def run_trial(config: dict[str, Any], data: TrainingData) -> None:
             hold_at=_hold_epoch() if resume is None else None,
         ),
     ]
-    train({**config, "threads": threads}, data, callbacks, resume=resume, verbose=False)
+    try:
+        # Warm: a reused worker (reuse_actors) trains this trial on the compiled model of an
+        # earlier trial of the same architecture, reset, instead of tracing a new one.
+        train(
+            {**config, "threads": threads}, data, callbacks, resume=resume, verbose=False, warm=True
+        )
+    finally:
+        close_writers(callbacks)
+
+
+def close_writers(callbacks: list[Any]) -> None:
+    """Close the trial's summary writers, also when a stop ended it mid-fit.
+
+    Tune stops a pruned trial by raising SystemExit in its report, so Keras never calls
+    `on_train_end`; on a reused worker every such trial would leave its writers open.
+    """
+    for callback in callbacks:
+        close = getattr(callback, "close", None)
+        if close is not None:
+            close()
 
 
 def write_pid(trial_dir: Path, trial_id: str) -> None:
@@ -185,6 +204,9 @@ def make_tensorboard_callbacks(config: dict[str, Any], log_dir: Path) -> list[An
             for writer in (self._train_writer, self._val_writer):
                 writer.flush()
 
+        def close(self) -> None:
+            self._close_writers()
+
     board = FlushingTensorBoard(log_dir=str(log_dir), write_graph=False, profile_batch=0)
     return [board, make_hparams_callback(config, log_dir / "hparams")]
 
@@ -220,6 +242,10 @@ def make_hparams_callback(config: dict[str, Any], log_dir: Path):
             self.writer.flush()
 
         def on_train_end(self, logs=None) -> None:
-            self.writer.close()
+            self.close()
+
+        def close(self) -> None:
+            if getattr(self, "writer", None) is not None:
+                self.writer.close()
 
     return HParamsWriter()

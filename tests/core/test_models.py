@@ -369,3 +369,23 @@ def test_save_and_safe_load_round_trip_keeps_weighted_loss_and_transfer_graph(
     got = loaded.evaluate(x, y, return_dict=True, verbose=0)
     assert got["au_loss"] == pytest.approx(want["au_loss"], rel=1e-5)
     assert len(loaded.trainable_weights) == len(model.trainable_weights)
+
+
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
+def test_l1_and_au_weights_are_variables_that_save_and_safe_load(tmp_path):
+    from core.models import VariableL1, assign_trial_values
+
+    config = {**TINY, "n_aus": N_AUS, "l1": 0.01, "au_pos_weights": [2.0] * N_AUS}
+    model = build_model(config)
+    assign_trial_values(model, {**config, "l1": 0.5, "au_pos_weights": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    expected = sorted(
+        0.5 * float(np.abs(model.get_layer(name).kernel.numpy()).sum())
+        for name in ("dense_1", "dense_2")
+    )
+    assert sorted(float(term) for term in model.losses) == pytest.approx(expected, rel=1e-5)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    regularizer = loaded.get_layer("dense_2").kernel_regularizer
+    assert isinstance(regularizer, VariableL1) and regularizer.l1 == 0.5
+    assert loaded.loss["au"].pos_weights == [1.0, 2.0, 3.0, 4.0, 5.0]

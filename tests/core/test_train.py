@@ -204,3 +204,100 @@ def test_cli_refuses_a_non_empty_output_folder(tmp_path: Path, capsys):
     assert train_main(["--out", str(tmp_path)]) == 2
     assert "not empty" in capsys.readouterr().err
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+# Warm runs (core.warm): a reused compiled model must start a trial where a fresh one would.
+
+WARM_A = {
+    **TINY,
+    "max_epochs": 1,
+    "targets": UNREACHABLE,
+    "seed": 1,
+    "l1": 1e-3,
+    "dropout": 0.2,  # a dropout seed state to reset too
+    "au_weighting": "balanced",
+    # No augmentation: Keras' random layers draw from one seed state across tf.data's parallel
+    # map calls, so which batch gets which draw varies from run to run (fresh runs too).
+    "learning_rate": 2e-3,
+}
+# The same architecture; every value that may differ between warm trials differs.
+WARM_B = {
+    **WARM_A,
+    "seed": 7,
+    "l1": 1e-2,
+    "au_pos_weights": [3.0] * 15,
+    "learning_rate": 1e-4,
+    "zoom": 0.1,
+    "brightness": 0.2,
+    "sample_size": 20,
+    "crop_fraction": 0.8,
+    "batch_size": 4,
+}
+
+
+@pytest.fixture(scope="module")
+def warm_runs(tiny_data: TrainingData) -> dict:
+    """A fresh run of A; then B and A again through the warm cache, counting traced steps.
+
+    Keras runs `train_step` / `test_step` in Python only while tracing them.
+    """
+    from core import warm
+
+    traces = {"train": 0, "test": 0}
+
+    def counting(kind: str, step):
+        def wrapper(self, data):
+            traces[kind] += 1
+            return step(self, data)
+
+        return wrapper
+
+    warm.clear()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(keras.Model, "train_step", counting("train", keras.Model.train_step))
+        patch.setattr(keras.Model, "test_step", counting("test", keras.Model.test_step))
+        fresh = train(WARM_A, tiny_data, verbose=False)
+        cold_b = train(WARM_B, tiny_data, verbose=False, warm=True)
+        after_b = dict(traces)
+        train_function = cold_b.model.train_function
+        warm_a = train(WARM_A, tiny_data, verbose=False, warm=True)
+        # B again, with A's seed: then A keeps TensorFlow's global seed (core.seeds skips it).
+        train({**WARM_B, "seed": WARM_A["seed"]}, tiny_data, verbose=False, warm=True)
+        same_seed_a = train(WARM_A, tiny_data, verbose=False, warm=True)
+        after_a = dict(traces)
+    warm.clear()
+    return {
+        "fresh": fresh,
+        "cold_b": cold_b,
+        "warm_a": warm_a,
+        "same_seed_a": same_seed_a,
+        "after_b": after_b,
+        "after_a": after_a,
+        "train_function": train_function,
+    }
+
+
+def test_a_warm_run_starts_from_the_state_of_a_fresh_run_of_its_seed(warm_runs: dict):
+    fresh, warm_a = warm_runs["fresh"], warm_runs["warm_a"]
+    assert warm_a.model is warm_runs["cold_b"].model  # reused, not rebuilt
+    # The same weights, optimizer state, batches and ops: bit-identical here. 1e-6 (a few
+    # float32 ulps) leaves room only for a different summation order across CPU threads; a wrong
+    # reset (weights, moments, step count, a stale L1 or AU weight) moves it by 1e-3 or more.
+    for run in (warm_a, warm_runs["same_seed_a"]):
+        for key in ("loss", "emotion_loss", "au_loss", "val_loss"):
+            assert run.history[key][0] == pytest.approx(fresh.history[key][0], rel=1e-6), key
+    # B differed in every variable-held value; A's came back.
+    assert warm_a.history["loss"][0] != pytest.approx(warm_runs["cold_b"].history["loss"][0])
+    model = warm_a.model
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(2e-3)
+    assert model.get_layer("dense_1").kernel_regularizer.l1 == pytest.approx(1e-3)
+    assert model.loss["au"].pos_weights == pytest.approx(fresh.model.loss["au"].pos_weights)
+    steps = math.ceil(3 * TINY["sample_size"] / TINY["batch_size"])
+    assert int(model.optimizer.iterations.numpy()) == steps  # counted from zero again
+
+
+def test_a_warm_run_of_a_cached_shape_traces_nothing(warm_runs: dict):
+    after_b, after_a = warm_runs["after_b"], warm_runs["after_a"]
+    assert after_b["train"] >= 2 and after_b["test"] >= 2  # the fresh run and B each traced
+    assert after_a == after_b
+    assert warm_runs["warm_a"].model.train_function is warm_runs["train_function"]

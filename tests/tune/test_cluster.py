@@ -230,6 +230,18 @@ def test_every_gpu_grows_its_memory_and_a_cap_bounds_each(monkeypatch):
     assert os.environ[GROWTH_ENV] == "true"  # growth within the cap
 
 
+def test_a_reused_worker_sets_its_gpus_up_once(monkeypatch):
+    import tune.gpu
+
+    calls = []
+    monkeypatch.setattr(tune.gpu, "_configured", None)
+    monkeypatch.setattr(tune.gpu, "_configure_gpu", lambda config: calls.append(config) or "cpu")
+    # TensorFlow would refuse the second setup ("Physical devices cannot be modified ...").
+    assert tune.gpu.configure_gpu({"gpu_memory_mb": 3000}) == "cpu"
+    assert tune.gpu.configure_gpu({"gpu_memory_mb": 3000}) == "cpu"
+    assert calls == [{"gpu_memory_mb": 3000}]
+
+
 def test_mixed_precision_keeps_both_heads_in_float32():
     import keras
     import numpy as np
