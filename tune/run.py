@@ -192,10 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(data.split.train)}/{len(data.split.val)}/{len(data.split.test)} by subject",
         flush=True,
     )
-    from core.yardstick import announce_floors, validation_floors
+    from core.yardstick import validation_floors
 
     settings.floors = validation_floors(data)
-    announce_floors(settings.effective_targets(), settings.floors)
     from .tuner import run_study, start_ray
 
     started_ray = start_ray(args.address, args.dashboard)
@@ -207,6 +206,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.resume:
             settings = plan_resources(settings, args)
             settings.resolved_space()  # fail on a bad override before anything is written
+        from core.yardstick import announce_floors
+
+        # After every check of the user's options: a mistake stays one line.
+        announce_floors(settings.effective_targets(), settings.floors)
         return run_study(settings, data, args.resume, started)
     finally:
         if started_ray:
