@@ -68,7 +68,8 @@ def results_table(grid, searched: list[str]) -> pd.DataFrame:
         rows.append(row)
     table = pd.DataFrame(rows)
     if not table.empty:
-        table = table.sort_values("score", ascending=False, na_position="last")
+        # Stable: tied scores keep creation order, so the first row is best_trial's choice.
+        table = table.sort_values("score", ascending=False, na_position="last", kind="stable")
     return table.reset_index(drop=True)
 
 
