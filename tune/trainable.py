@@ -30,10 +30,15 @@ PID_DIR_ENV = "FERTUNE_PID_DIR"
 # checkpoint) until `<FERTUNE_PID_DIR>/<trial_id>.<pid>.held` is removed: a kill at a known point.
 HOLD_EPOCH_ENV = "FERTUNE_HOLD_AT_EPOCH"
 HOLD_LIMIT_S = 600.0
+THREAD_TIMEOUT_ENV = "TUNE_FUNCTION_THREAD_TIMEOUT_S"
+WORKER_THREAD_TIMEOUT_S = "600"
 
 
 def run_trial(config: dict[str, Any], data: TrainingData) -> None:
     """Train one trial. `data` arrives through the object store: shared, never re-read."""
+    # Read by this worker when it is reused for the next trial (see tuner.WORKER_ENV): set here
+    # too, so it holds however Ray was started (a notebook's or a test's ray.init).
+    os.environ.setdefault(THREAD_TIMEOUT_ENV, WORKER_THREAD_TIMEOUT_S)
     context = tune.get_context()
     trial_dir = Path(context.get_trial_dir())
     trial_dir.mkdir(parents=True, exist_ok=True)

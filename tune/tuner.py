@@ -15,8 +15,21 @@ from core.errors import StorageError
 
 from .storage import storage_is_full
 from .study import StudySettings, trial_name
+from .trainable import THREAD_TIMEOUT_ENV, WORKER_THREAD_TIMEOUT_S
 
 EXIT_INTERRUPTED = 130
+# The environment of every trial worker (reused between trials, tune/trainable.py):
+WORKER_ENV = {
+    # A reused worker runs each trial in a new thread; glibc's default of up to 8 malloc arenas a
+    # core, each fragmented by TensorFlow, grew a worker's RSS by about 12 MB a trial (30 tiny
+    # trials); with 2 arenas it stays flat.
+    "MALLOC_ARENA_MAX": "2",
+    # Before a worker takes the next trial, Tune waits this long for the last one's thread to end
+    # (default 2 s). A trial that ASHA stops mid-epoch ends at its next report, up to an epoch
+    # later (10-30 s on 2 busy cores); past the wait the next trial errors with "Trainable runner
+    # reuse requires reset_config() to be implemented and return True" (seen in a default study).
+    THREAD_TIMEOUT_ENV: WORKER_THREAD_TIMEOUT_S,
+}
 NO_SPACE = os.strerror(errno.ENOSPC)  # "No space left on device"
 
 
@@ -37,14 +50,13 @@ def start_ray(address: str | None, dashboard: bool) -> bool:
     # /tmp/ray even at verbose=0; the legacy engine at verbosity 0 prints nothing. Our own
     # progress lines (tune.progress) and the right TensorBoard command take their place.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    # Workers inherit it: a reused worker runs each trial in a new thread, and glibc's default of
-    # up to 8 malloc arenas a core, each fragmented by TensorFlow, grew a worker's RSS by about
-    # 12 MB a trial (30 tiny trials); with 2 arenas it stays flat.
-    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
+    for key, value in WORKER_ENV.items():  # a local Ray's workers inherit the driver's
+        os.environ.setdefault(key, value)
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     quiet_token_notice()
     if address:
-        ray.init(address=address, log_to_driver=False)
+        # A cluster's workers get them through the job's runtime environment.
+        ray.init(address=address, log_to_driver=False, runtime_env={"env_vars": WORKER_ENV})
         return True
     with loopback_only():
         ray.init(
