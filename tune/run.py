@@ -42,6 +42,7 @@ SETTINGS_OPTIONS = (
     "allow_outside_root",
     "search",
     "scheduler",
+    "reuse_workers",
 )
 
 
@@ -94,6 +95,12 @@ def build_parser() -> Parser:
     add("--search", choices=SEARCH_METHODS, default="tpe", help="tpe (default) or random")
     add("--scheduler", choices=SCHEDULERS, default="asha", help="asha (default) or none")
     add("--no-report", action="store_true", help="skip the automatic HTML report at the end")
+    add(
+        "--reuse-workers",
+        action="store_true",
+        help="keep trial workers and their compiled models between trials: ~1 s instead of ~12 s "
+        "to a trial's first step; a Ctrl-C or full-disk resume may then repeat an epoch",
+    )
     add("--dashboard", action="store_true", help="start Ray's dashboard (bound to 127.0.0.1)")
     add(
         "--allow-outside-root",

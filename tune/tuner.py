@@ -113,7 +113,7 @@ def build_tuner(settings: StudySettings, data: TrainingData, restore: bool):
         time_budget_s=settings.time_budget_s,
         # A finished trial's worker runs the next one: no new process, no TensorFlow import,
         # and the compiled model of a shape it has trained before (core.warm).
-        reuse_actors=True,
+        reuse_actors=settings.reuse_workers,
         trial_name_creator=trial_name,
         trial_dirname_creator=trial_name,
     )
