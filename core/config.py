@@ -42,7 +42,6 @@ TARGET_PRESETS: dict[str, dict[str, float]] = {
 }
 DEFAULT_TARGETS: dict[str, float] = TARGET_PRESETS["default"]
 
-N_EMOTIONS = 3  # negative, positive, surprise (core.labels.EMOTIONS)
 N_DEFAULT_AUS = 15  # the 15 most frequent CK+ AUs (core.labels.DEFAULT_AUS)
 
 MODEL_DEFAULTS: dict[str, Any] = {

@@ -137,14 +137,12 @@ def settings_from_args(args) -> StudySettings:
     )
 
 
-def plan_resources(settings: StudySettings, args, capacity=None) -> StudySettings:
-    """`plan.plan_study` against the live cluster (or `capacity`), with the user's requests."""
+def plan_resources(settings: StudySettings, args) -> StudySettings:
+    """`plan.plan_study` against the live cluster, with the user's requests."""
     from .plan import Request, plan_study
+    from .resources import cluster_capacity
 
-    if capacity is None:
-        from .resources import cluster_capacity
-
-        capacity = cluster_capacity()  # live nodes, or what the autoscaler may add
+    capacity = cluster_capacity()  # live nodes, or what the autoscaler may add
     request = Request(
         gpus_per_trial=args.gpus_per_trial,
         num_samples=args.num_samples,
