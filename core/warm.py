@@ -31,8 +31,6 @@ from .models import assign_trial_values, build_model, build_network
 # Shapes kept compiled at once. A study mostly alternates between a few input sizes; each cached
 # model holds its weights, optimizer slots and traced graphs (tens of MB at alpha 1.0), so few.
 MAX_SHAPES = 2
-# Model values that live in variables: they may differ between trials sharing a compiled model.
-VARIABLE_KEYS = ("learning_rate", "l1", "au_pos_weights")
 
 _models: OrderedDict[tuple, keras.Model] = OrderedDict()
 
