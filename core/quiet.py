@@ -10,6 +10,7 @@ a real error still shows.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -28,10 +29,9 @@ CUDA_NOISE = re.compile(r"cudart_stub\.cc|cuda_platform\.cc|cuda_executor\.cc|cu
 _lock = threading.Lock()
 
 
+@functools.cache
 def import_tensorflow() -> ModuleType:
     """`import tensorflow` (and its device discovery) with the start-up notices filtered out."""
-    if "tensorflow" in sys.modules and getattr(import_tensorflow, "done", False):
-        return sys.modules["tensorflow"]
     # Level 3: C++ INFO, WARNING and ERROR lines off (the oneDNN "DT_BOOL" notice is logged as an
     # error mid-training); a real failure still reaches the user as a Python exception.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -40,7 +40,6 @@ def import_tensorflow() -> ModuleType:
 
         # Device discovery is where CUDA says what it could not find.
         found.gpus = len(tf.config.list_physical_devices("GPU"))
-    import_tensorflow.done = True  # type: ignore[attr-defined]
     return tf
 
 

@@ -80,7 +80,7 @@ class StudySettings:
 
     def effective_targets(self) -> dict[str, float]:
         """The targets trials stop on: this study's own, else the space's."""
-        return dict(self.targets or get(self.space).fixed.get("targets", {}))
+        return dict(self.resolved_space().fixed.get("targets", {}))
 
     def save(self, folder: Path) -> None:
         """study.json in a local folder, whole or not at all."""

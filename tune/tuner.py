@@ -15,21 +15,8 @@ from core.errors import StorageError
 
 from .storage import storage_is_full
 from .study import StudySettings, trial_name
-from .trainable import THREAD_TIMEOUT_ENV, WORKER_THREAD_TIMEOUT_S
 
 EXIT_INTERRUPTED = 130
-# The environment of every trial worker (reused between trials, tune/trainable.py):
-WORKER_ENV = {
-    # A reused worker runs each trial in a new thread; glibc's default of up to 8 malloc arenas a
-    # core, each fragmented by TensorFlow, grew a worker's RSS by about 12 MB a trial (30 tiny
-    # trials); with 2 arenas it stays flat.
-    "MALLOC_ARENA_MAX": "2",
-    # Before a worker takes the next trial, Tune waits this long for the last one's thread to end
-    # (default 2 s). A trial that ASHA stops mid-epoch ends at its next report, up to an epoch
-    # later (10-30 s on 2 busy cores); past the wait the next trial errors with "Trainable runner
-    # reuse requires reset_config() to be implemented and return True" (seen in a default study).
-    THREAD_TIMEOUT_ENV: WORKER_THREAD_TIMEOUT_S,
-}
 NO_SPACE = os.strerror(errno.ENOSPC)  # "No space left on device"
 
 
@@ -42,6 +29,7 @@ def start_ray(address: str | None, dashboard: bool) -> bool:
     import ray
 
     from .ray_compat import loopback_only, quiet_token_notice
+    from .trainable import WORKER_ENV
 
     if ray.is_initialized():
         return False

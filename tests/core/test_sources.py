@@ -77,42 +77,34 @@ def test_summary_writes_plots(small_ckplus: Path, tmp_path: Path, capsys):
 
 
 @pytest.mark.parametrize(
-    ("content", "message"),
+    ("label_file", "content", "message"),
     [
-        ("", "empty emotion file"),
-        ("   happy\n", "'happy' is not a number"),
-        (f"{ck_float(3)}{ck_float(4)}\n", "expected one emotion code, got 2 values"),
-        (f"{ck_float(9)}\n", "emotion code 9 is not one of 1-7"),
-        (f"{ck_float(0)}\n", "emotion code 0 is not one of 1-7"),
-        (f"{ck_float(3)}\n{ck_float(4)}\n", ":2: expected one emotion code"),
+        ("*_emotion.txt", "", "empty emotion file"),
+        ("*_emotion.txt", "   happy\n", "'happy' is not a number"),
+        (
+            "*_emotion.txt",
+            f"{ck_float(3)}{ck_float(4)}\n",
+            "expected one emotion code, got 2 values",
+        ),
+        ("*_emotion.txt", f"{ck_float(9)}\n", "emotion code 9 is not one of 1-7"),
+        ("*_emotion.txt", f"{ck_float(0)}\n", "emotion code 0 is not one of 1-7"),
+        ("*_emotion.txt", f"{ck_float(3)}\n{ck_float(4)}\n", ":2: expected one emotion code"),
+        ("*_facs.txt", f"{ck_float(4)}\n", ":1: expected two numbers (AU, intensity), got 1"),
+        ("*_facs.txt", f"{ck_float(4)}{ck_float(1)}\nAU9 strong\n", ":2: 'AU9' is not a number"),
+        ("*_facs.txt", f"{ck_float(-4)}{ck_float(1)}\n", "out of range"),
     ],
 )
-def test_malformed_emotion_file_names_file_and_line(tmp_path: Path, content: str, message: str):
+def test_malformed_label_file_names_file_and_line(
+    tmp_path: Path, label_file: str, content: str, message: str
+):
     root = make_ckplus(tmp_path / "ck", [Sequence("S001", "001", 3, [(4, 1)])])
-    emotion = next((root / "Emotion").rglob("*_emotion.txt"))
-    emotion.write_text(content)
+    broken = next(root.rglob(label_file))
+    broken.write_text(content)
     with pytest.raises(DataError) as error:
         read_ckplus(root)
-    assert str(emotion) in str(error.value)
+    assert str(broken) in str(error.value)
     assert message in str(error.value)
     assert "\n" not in str(error.value)
-
-
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        (f"{ck_float(4)}\n", ":1: expected two numbers (AU, intensity), got 1"),
-        (f"{ck_float(4)}{ck_float(1)}\nAU9 strong\n", ":2: 'AU9' is not a number"),
-        (f"{ck_float(-4)}{ck_float(1)}\n", "out of range"),
-    ],
-)
-def test_malformed_facs_file_names_file_and_line(tmp_path: Path, content: str, message: str):
-    root = make_ckplus(tmp_path / "ck", [Sequence("S001", "001", 3, [(4, 1)])])
-    facs = next((root / "FACS").rglob("*_facs.txt"))
-    facs.write_text(content)
-    with pytest.raises(DataError) as error:
-        read_ckplus(root)
-    assert str(facs) in str(error.value) and message in str(error.value)
 
 
 def write_manifest(folder: Path, header: str, rows: list[str]) -> Path:
