@@ -47,14 +47,12 @@ def announce_floors(targets: Mapping[str, float], floors: Mapping[str, float]) -
     return warnings
 
 
-def add_baselines(report: dict[str, Any], data: TrainingData, seed: int = 0) -> dict[str, Any]:
-    """`report` with "floors" (validation) and "baselines" (majority, all_present, linear: test
-    reports in the CNN's own shape, on the same split)."""
+def baselines_on(data: TrainingData, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """majority, all_present and linear: test reports in the CNN's own shape, on `data.split`."""
     from .labels import au_names
 
     prepared = data.prepared
-    report["floors"] = {"validation": validation_floors(data)}
-    report["baselines"] = baseline_reports(
+    return baseline_reports(
         prepared.images,
         prepared.emotions,
         prepared.aus,
@@ -62,23 +60,33 @@ def add_baselines(report: dict[str, Any], data: TrainingData, seed: int = 0) -> 
         au_names(prepared.au_list),
         seed=seed,
     )
+
+
+def add_baselines(report: dict[str, Any], data: TrainingData, seed: int = 0) -> dict[str, Any]:
+    """`report` with "floors" (validation) and "baselines" (`baselines_on` the same split)."""
+    report["floors"] = {"validation": validation_floors(data)}
+    report["baselines"] = baselines_on(data, seed)
     return report
 
 
 def headline_values(report: Mapping[str, Any]) -> list[float | None]:
     """The headline figures of one test report, in HEADLINES' order."""
-    values = []
-    for (part, key), _ in HEADLINES:
-        values.append(report.get(part, {}).get(key))
-    return values
+    return [report.get(part, {}).get(key) for (part, key), _ in HEADLINES]
+
+
+def beside_baselines(report: Mapping[str, Any], name: str) -> list[tuple[str, list[float | None]]]:
+    """(label, headline figures) of the model, then of each baseline its report carries."""
+    baselines = report.get("baselines", {})
+    return [(name, headline_values(report))] + [
+        (label, headline_values(baselines[key]))
+        for key, label in BASELINE_LABELS.items()
+        if key in baselines
+    ]
 
 
 def format_beside_baselines(report: Mapping[str, Any], name: str = "this model") -> str:
     """The model's headline test figures beside the linear baseline's and the trivial ones'."""
-    rows = [(name, headline_values(report))]
-    for key, label in BASELINE_LABELS.items():
-        if key in report.get("baselines", {}):
-            rows.append((label, headline_values(report["baselines"][key])))
+    rows = beside_baselines(report, name)
     width = max(len(label) for label, _ in rows) + 2
     header = f"{'test, beside the baselines':<{width}}" + "".join(
         f"{label:>22}" for _, label in HEADLINES

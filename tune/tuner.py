@@ -34,13 +34,8 @@ def start_ray(address: str | None, dashboard: bool) -> bool:
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-    # Tune's newer console output prints a configuration box and a TensorBoard command into
-    # /tmp/ray even at verbose=0; the legacy engine at verbosity 0 prints nothing. Our own
-    # progress lines (tune.progress) and the right TensorBoard command take their place.
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     for key, value in WORKER_ENV.items():  # a local Ray's workers inherit the driver's
         os.environ.setdefault(key, value)
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     quiet_token_notice()
     if address:
         # A cluster's workers get them through the job's runtime environment.
@@ -62,6 +57,13 @@ def start_ray(address: str | None, dashboard: bool) -> bool:
 def build_tuner(settings: StudySettings, data: TrainingData, restore: bool):
     """The Tuner of a new study, or the saved one of a study to resume."""
     from ray import tune
+
+    # Read by Tune in this process when it fits, however Ray was started (ours, a notebook's, a
+    # test's). Tune's newer console output prints a configuration box and a TensorBoard command
+    # into /tmp/ray even at verbose=0; the legacy engine at verbosity 0 prints nothing: our
+    # progress lines (tune.progress) and the right TensorBoard command take their place.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
     from .progress import TrialLines
     from .resources import trial_resources

@@ -157,14 +157,9 @@ def score_candidate(candidate: Candidate, data: TrainingData) -> dict[str, Any]:
     """The test report of a candidate on `data.split`: a CNN trained, or the linear baseline."""
     if candidate.name != LINEAR:
         return train_and_test(candidate.config or {}, data)
-    from core.labels import au_names
-    from core.yardstick import baseline_reports
+    from core.yardstick import baselines_on
 
-    prepared = data.prepared
-    reports = baseline_reports(
-        prepared.images, prepared.emotions, prepared.aus, data.split, au_names(prepared.au_list)
-    )
-    return {**reports[LINEAR], "training": {"epochs": 0}}
+    return {**baselines_on(data)[LINEAR], "training": {"epochs": 0}}
 
 
 def headline(report: Mapping[str, Any]) -> dict[str, float | None]:

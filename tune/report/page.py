@@ -20,7 +20,7 @@ import pandas as pd
 from core.dataset import TrainingData
 from core.files import write_text_atomically
 from core.labels import EMOTIONS
-from core.yardstick import BASELINE_LABELS, HEADLINES, headline_values
+from core.yardstick import HEADLINES, beside_baselines
 
 from ..results import TABLE_METRICS
 from ..study import StudySettings, describe_caps
@@ -283,15 +283,10 @@ def best_section(run_dir: Path, best: dict | None, report: dict | None, out: Pat
 
 def beside_baselines_table(report: Mapping[str, Any], name: str) -> pd.DataFrame:
     """The headline test figures of a model, the linear baseline and the trivial models."""
-    named = [(name, report)] + [
-        (label, report["baselines"][key])
-        for key, label in BASELINE_LABELS.items()
-        if key in report.get("baselines", {})
-    ]
     return pd.DataFrame(
         [
-            {"model": label, **dict(zip(HEADLINE_LABELS, headline_values(r), strict=True))}
-            for label, r in named
+            {"model": label, **dict(zip(HEADLINE_LABELS, values, strict=True))}
+            for label, values in beside_baselines(report, name)
         ]
     )
 
