@@ -68,7 +68,7 @@ def make_target_stopping(
             self.stopped_by = "targets" if self.book.targets_met_epoch else "max_epochs"
 
         def on_train_begin(self, logs=None) -> None:
-            if self.past_epochs and self.book.best_epoch == self.past_epochs:
+            if self.past_epochs:  # a resumed run's model is its best so far (ResumePoint)
                 self.best_weights = self.model.get_weights()
 
         def on_epoch_end(self, epoch: int, logs=None) -> None:

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class ResumePoint:
-    """Where a retried trial picks up: its saved model (with optimizer state) and history."""
+    """Where a retried trial picks up: its best model so far (with optimizer state) and the
+    history of every epoch it reported; it goes on after the last of those epochs."""
 
     model_file: Path
     history: dict[str, list[float]]

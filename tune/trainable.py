@@ -165,6 +165,15 @@ def make_reporter(
             self.history = {key: list(values) for key, values in (history or {}).items()}
             self.book = ScoreBook(dict(config["targets"]))
             self.book.replay(self.history)
+            # The best epoch's model so far, saved when it improves; every epoch's checkpoint
+            # carries it with the whole history, so a resumed trial goes on after its last
+            # reported epoch (never repeats one) from the best model, and the latest checkpoint
+            # is always the best model (tune.results exports it).
+            self.best_model = Path(tempfile.mkdtemp(prefix="fertune-best-")) / CHECKPOINT_MODEL
+
+        def on_train_begin(self, logs=None) -> None:
+            if self.history:  # resumed: the model loaded from the checkpoint is the best so far
+                self.model.save(self.best_model)
 
         def on_epoch_end(self, epoch: int, logs=None) -> None:
             logs = {k: float(v) for k, v in (logs or {}).items()}
@@ -183,15 +192,14 @@ def make_reporter(
                 "reported_at": time.time(),  # Tune's `timestamp` has whole seconds only
             }
             if improved:
-                self.report_with_checkpoint(metrics, epoch, score)
-            else:
-                tune.report(metrics)
+                self.model.save(self.best_model)
+            self.report_with_checkpoint(metrics, epoch, score)
             if epoch + 1 == hold_at:
                 hold_after(hold_at)
 
         def report_with_checkpoint(self, metrics: dict[str, Any], epoch: int, score: float):
             with tempfile.TemporaryDirectory(prefix="fertune-ckpt-") as folder:
-                self.model.save(Path(folder) / CHECKPOINT_MODEL)
+                shutil.copyfile(self.best_model, Path(folder) / CHECKPOINT_MODEL)
                 history = Path(folder) / CHECKPOINT_HISTORY
                 history.write_text(json.dumps(self.history))
                 state = {"epoch": epoch + 1, "score": score}
