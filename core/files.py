@@ -30,6 +30,11 @@ def write_text_atomically(path: Path, text: str) -> None:
     replace_atomically(path, lambda temporary: temporary.write_text(text))
 
 
+def write_bytes_atomically(path: Path, content: bytes) -> None:
+    """`path` holds `content`, or what it held before."""
+    replace_atomically(path, lambda temporary: temporary.write_bytes(content))
+
+
 def write_json_atomically(path: Path, payload: Any) -> None:
     """`payload` as indented JSON, written whole or not at all."""
     write_text_atomically(path, json.dumps(payload, indent=2))

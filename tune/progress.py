@@ -116,11 +116,37 @@ class TrialLines(tune.Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self._ended(trial)
-        print(f"{self._stamp()} {trial.trial_id} errored (see {trial.path}/error.txt)", flush=True)
+        print(
+            f"{self._stamp()} {trial.trial_id} errored: {last_error(trial)} "
+            f"(see {trial.path}/error.txt) | {self.clock.status()}",
+            flush=True,
+        )
+
+    def on_trial_recover(self, iteration, trials, trial, **info) -> None:
+        print(
+            f"{self._stamp()} {trial.trial_id} failed: {last_error(trial)}; "
+            f"retrying from its last checkpoint (failure {trial.run_metadata.num_failures})",
+            flush=True,
+        )
 
     def _ended(self, trial) -> None:
         self.clock.done += 1
         self.epochs_left.pop(trial.trial_id, None)
+
+
+def last_error(trial) -> str:
+    """`Type: first line` of a trial's latest failure, from the exception Tune pickles beside
+    its error file (a task's error carries the trainable's exception as its cause)."""
+    import ray.cloudpickle
+
+    try:
+        with open(trial.pickled_error_file, "rb") as pickled:
+            error = ray.cloudpickle.load(pickled)
+    except Exception:  # no file (an error Tune does not pickle), or one that does not load
+        return "see its error file"
+    cause = getattr(error, "cause", None) or error
+    first = next((line.strip() for line in str(cause).splitlines() if line.strip()), "")
+    return f"{type(cause).__name__}: {first}"
 
 
 def _short(value) -> str:

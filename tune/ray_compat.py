@@ -45,6 +45,31 @@ def quiet_token_notice() -> None:
     )
 
 
+def one_line_tune_errors() -> None:
+    """Tune logs a failed save of the study's state (a full disk, a lost bucket) with the whole
+    traceback, from a private module's logger; the user gets its message and the error's first
+    line instead (the study's own last line says what to do). Trial errors' tracebacks are
+    turned off where the Tuner is built (TUNE_PRINT_ALL_TRIAL_ERRORS): they are in error.txt.
+    """
+    logger = logging.getLogger("ray.tune.execution.experiment_state")
+    if not any(isinstance(f, OneLineErrors) for f in logger.filters):
+        logger.addFilter(OneLineErrors())
+
+
+class OneLineErrors(logging.Filter):
+    """A log record's exception reduced to `Type: first line` at the end of its message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            first = (str(error).strip().splitlines() or [""])[0]
+            record.msg = f"{record.getMessage().rstrip()} {type(error).__name__}: {first}"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def save_state_this_step(tune_controller: Any) -> None:
     """Have Tune save the experiment state at the end of this step (see search.PromptStateSave).
 
@@ -61,6 +86,14 @@ def grid_trials(grid: Any) -> list[Any]:
     """The Trial objects behind a ResultGrid: status, retries and checkpoints, which the public
     `Result`s lack (`ResultGrid._experiment_analysis.trials`)."""
     return list(grid._experiment_analysis.trials)
+
+
+def restored_search_alg(tuner: Any) -> Any:
+    """The search algorithm a restored Tuner unpickled from tuner.pkl
+    (`Tuner._local_tuner._tune_config.search_alg`): `Tuner.restore` takes no TuneConfig."""
+    local = getattr(tuner, "_local_tuner", None)
+    config = getattr(local, "_tune_config", None)
+    return getattr(config, "search_alg", None)
 
 
 def optuna_study_of(searcher: Any) -> Any:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import optuna
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.search import ConcurrencyLimiter, Searcher, SearchGenerator
 from ray.tune.search.optuna import OptunaSearch
 
 from search_spaces import Choice, IntRange, LogUniform, SearchSpace, Uniform
 
 from .ray_compat import save_state_this_step
+from .saved_state import save_backup
 
 METRIC = "score"  # best-so-far combined validation score: fair at any epoch
 MODE = "max"
@@ -59,7 +62,7 @@ def make_searcher(space: SearchSpace, seed: int, method: str = "tpe") -> OptunaS
     """Seeded multivariate TPE with the space's hand-tuned config first; or seeded random search."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # "A new study created in memory"
     if method == "random":
-        return OptunaSearch(
+        return ResumableOptunaSearch(
             space=DefineByRun(space),
             metric=METRIC,
             mode=MODE,
@@ -68,13 +71,71 @@ def make_searcher(space: SearchSpace, seed: int, method: str = "tpe") -> OptunaS
     sampler = optuna.samplers.TPESampler(
         multivariate=True, seed=seed, n_startup_trials=max(4, len(space.params) // 2)
     )
-    return OptunaSearch(
+    return ResumableOptunaSearch(
         space=DefineByRun(space),
         metric=METRIC,
         mode=MODE,
         sampler=sampler,
         points_to_evaluate=[dict(space.start)],
     )
+
+
+class ResumableOptunaSearch(OptunaSearch):
+    """OptunaSearch that keeps a trial open when it errors, since `--resume` runs errored trials
+    on from their checkpoints.
+
+    OptunaSearch tells Optuna an errored trial FAILED and then ignores the resumed trial's
+    results, warning once an epoch with the whole result dict: the sampler never learnt the
+    score. Here the Optuna trial stays running until the trial ends for good (a study that ends
+    with it errored leaves it running: neither state counts as a result), and an epoch the
+    resumed trial reports again (its checkpoint was older than its last report) is not
+    reported twice.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._reported_steps: dict[str, int] = {}
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        step = result.get("training_iteration", 0)
+        if step <= self._reported_steps.get(trial_id, 0):
+            return
+        self._reported_steps[trial_id] = step
+        super().on_trial_result(trial_id, result)
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict | None = None, error: bool = False
+    ) -> None:
+        if error:
+            return
+        self._reported_steps.pop(trial_id, None)
+        super().on_trial_complete(trial_id, result, error)
+
+
+class BackedUpSearch(SearchGenerator):
+    """Tune's search generator, which also keeps a whole copy of the study's state after each
+    save (tune.saved_state). `study` is the local study folder, or None for an object store
+    (each object is written whole). A resumed study may sit in another folder than the one it
+    was created in, so the resume sets `study` again.
+    """
+
+    def __init__(self, searcher: Searcher, study: Path | None) -> None:
+        super().__init__(searcher)
+        self.study = study
+
+    def save_to_dir(self, dirpath: str, session_str: str) -> None:
+        # Tune writes the experiment state, then calls this: after it all three files are new.
+        super().save_to_dir(dirpath, session_str)
+        if self.study is not None:
+            save_backup(Path(dirpath), self.study)
+
+
+def backed_up_search(searcher: Searcher, max_concurrent: int, study: Path | None) -> BackedUpSearch:
+    """What Tune builds from a searcher and `max_concurrent_trials` (a ConcurrencyLimiter in a
+    SearchGenerator), with the whole-copy keeping generator in its place."""
+    if max_concurrent > 0:
+        searcher = ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
+    return BackedUpSearch(searcher, study)
 
 
 class PromptStateSave:

@@ -18,6 +18,16 @@ def is_remote(storage: str) -> bool:
     return "://" in storage
 
 
+def local_folder(location: str) -> Path | None:
+    """The folder on this machine's filesystem that a path or a file:// URI names; None for an
+    object store (s3://, gs://, ...)."""
+    if not is_remote(location):
+        return Path(location)
+    if location.startswith("file://"):
+        return Path(location.removeprefix("file://"))
+    return None
+
+
 def resolve_storage(storage: str) -> str:
     """A URI as given; a local path made absolute (trials run in other working folders)."""
     return storage if is_remote(storage) else str(Path(storage).resolve())

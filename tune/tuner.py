@@ -13,7 +13,9 @@ from pathlib import Path
 from core.dataset import TrainingData
 from core.errors import StorageError
 
-from .storage import storage_is_full
+from .ray_compat import one_line_tune_errors, restored_search_alg
+from .saved_state import repair_saved_state
+from .storage import local_folder, storage_is_full
 from .study import StudySettings, trial_name
 
 EXIT_INTERRUPTED = 130
@@ -64,10 +66,20 @@ def build_tuner(settings: StudySettings, data: TrainingData, restore: bool):
     # progress lines (tune.progress) and the right TensorBoard command take their place.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # A trial's error goes to its error.txt, which the progress line names: no traceback here.
+    os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
+    one_line_tune_errors()
 
     from .progress import TrialLines
     from .resources import trial_resources
-    from .search import METRIC, MODE, make_scheduler, make_searcher
+    from .search import (
+        METRIC,
+        MODE,
+        BackedUpSearch,
+        backed_up_search,
+        make_scheduler,
+        make_searcher,
+    )
     from .stopper import TargetStopper
     from .trainable import run_trial
 
@@ -76,13 +88,18 @@ def build_tuner(settings: StudySettings, data: TrainingData, restore: bool):
         tune.with_parameters(run_trial, data=data),
         trial_resources(settings.cpus_per_trial, settings.gpus_per_trial),
     )
+    study_folder = local_folder(settings.experiment_path)
     if restore:
-        return tune.Tuner.restore(
+        tuner = tune.Tuner.restore(
             settings.experiment_path,
             trainable=trainable,
             resume_unfinished=True,
             resume_errored=True,
         )
+        search = restored_search_alg(tuner)
+        if isinstance(search, BackedUpSearch):  # the study may have moved since it was saved
+            search.study = study_folder
+        return tuner
     run_config = tune.RunConfig(
         name=settings.name,
         storage_path=settings.storage,
@@ -96,10 +113,13 @@ def build_tuner(settings: StudySettings, data: TrainingData, restore: bool):
         verbose=0,
     )
     tune_config = tune.TuneConfig(
-        search_alg=make_searcher(space, settings.seed, settings.search),
+        search_alg=backed_up_search(
+            make_searcher(space, settings.seed, settings.search),
+            settings.max_concurrent,
+            study_folder,
+        ),
         scheduler=make_scheduler(space, settings.scheduler),
         num_samples=settings.num_samples,
-        max_concurrent_trials=settings.max_concurrent,
         time_budget_s=settings.time_budget_s,
         # A finished trial's worker runs the next one: no new process, no TensorFlow import,
         # and the compiled model of a shape it has trained before (core.warm).
@@ -154,6 +174,10 @@ def run_study(settings: StudySettings, data: TrainingData, resume: bool, started
     )
     tensorboard = f"tensorboard --logdir {settings.experiment_path} --host 127.0.0.1"
     print(f"TensorBoard while it runs: {tensorboard}", flush=True)
+    if resume and (folder := local_folder(settings.experiment_path)) is not None:
+        note = repair_saved_state(folder)  # Tune would silently start over on a damaged file
+        if note:
+            print(note, flush=True)
     tuner = build_tuner(settings, data, restore=resume)
     if not resume:
         settings.save_to_storage()

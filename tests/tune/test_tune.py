@@ -16,6 +16,7 @@ import pytest
 import search_spaces
 from tests.conftest import start_study
 from tune.run import main as tune_main
+from tune.saved_state import newest_state_files, read_backup
 
 pytestmark = pytest.mark.slow
 
@@ -70,6 +71,16 @@ def test_results_table_has_one_row_per_trial(smoke_study: Path):
     report = json.loads((smoke_study / "best" / "report.json").read_text())
     assert {"emotion", "au_at_0.5", "au_tuned_on_val"} <= set(report)
     assert (smoke_study / "best" / "model.keras").stat().st_size > 0
+
+
+def test_the_study_keeps_a_whole_copy_of_its_last_saved_state(smoke_study: Path):
+    copy = read_backup(smoke_study)
+    assert copy is not None
+    newest = newest_state_files(smoke_study)
+    assert len(newest) == 3
+    for path in newest:
+        assert copy[path.name] == path.read_bytes()  # Tune's final save, all three files
+    assert len(json.loads(newest[0].read_bytes())["trial_data"]) == 6
 
 
 def test_first_trial_is_the_hand_tuned_config_and_the_rest_come_from_optuna(smoke_study: Path):
