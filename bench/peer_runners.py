@@ -37,6 +37,9 @@ class Outcome:
     trials_finished: int = 0
     epochs: int = 0
     search_s: float = 0.0
+    # (seconds since launch, validation score) of every counted epoch of every trial: the
+    # best-so-far curve that bench/peers.py reads at 25/50/75/100% of the budget.
+    curve: list[tuple[float, float]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -69,6 +72,7 @@ class Tracker:
         self.best_score = -math.inf
         self.best_weights: list[Any] | None = None
         self.best_config: dict[str, Any] | None = None
+        self.curve: list[tuple[float, float]] = []
 
     def start_search(self) -> None:
         self.deadline = time.monotonic() + self.job.budget_s
@@ -99,6 +103,7 @@ class Tracker:
                     self.model.stop_training = True  # cut short by the deadline: not counted,
                     return  # as Tune drops what a trial reports after its time budget
                 tracker.epochs += 1
+                tracker.curve.append((time.time() - tracker.job.launched_at, score))
                 if targets_met(logs, targets) and tracker.first_target_at is None:
                     tracker.first_target_at = time.time()
                 if score > tracker.best_score:
@@ -115,6 +120,7 @@ class Tracker:
         if self.first_target_at is not None:
             outcome.time_to_target_s = self.first_target_at - self.job.launched_at
         outcome.epochs = self.epochs
+        outcome.curve = list(self.curve)
         if self.best_weights is None:
             return
         outcome.best_val_score = self.best_score
@@ -201,6 +207,12 @@ def read_study(study: Path, job: Job, outcome: Outcome) -> None:
         if "targets_met" in rows:
             met = rows["targets_met"].astype(str) == "True"
             reached += rows.loc[met, "reported_at"].tolist()
+        if "score_epoch" in rows:  # that epoch's own score; `score` is the trial's best so far
+            outcome.curve += [
+                (float(at) - job.launched_at, float(score))
+                for at, score in zip(rows["reported_at"], rows["score_epoch"], strict=True)
+            ]
+    outcome.curve.sort()
     if reached:
         outcome.time_to_target_s = min(reached) - job.launched_at
     report = study / "best" / "report.json"

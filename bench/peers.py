@@ -34,6 +34,7 @@ from peer_runners import TOOLS  # bench/ is on sys.path when this file runs
 HERE = Path(__file__).resolve().parent
 RUNNER = HERE / "peer_runners.py"
 GOALS = {"kt-hyperband": 0.5, "optuna": 0.7}  # ours / peer time to target
+BUDGET_POINTS = (0.25, 0.5, 0.75, 1.0)  # the anytime table's columns, fractions of the budget
 GRACE_S = 300  # past the budget: start-up, the last epoch, the test evaluation
 
 
@@ -92,6 +93,60 @@ def run_one(tool: str, seed: int, args, out: Path) -> Run:
 
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else math.nan
+
+
+def best_by(curve: list[list[float]], seconds: float) -> float:
+    """The best validation score of any epoch reported within `seconds` of the launch; -inf
+    when none was (nothing found yet is worse than any model)."""
+    return max((score for at, score in curve if at <= seconds), default=-math.inf)
+
+
+def anytime(runs: list[Run], budget_s: float) -> list[dict[str, Any]]:
+    """Per tool, the median over seeds of the best-so-far validation score at each budget point
+    (time since the launch, so start-up is spent budget), and at the run's end."""
+    rows = []
+    for tool in TOOLS:
+        mine = [r for r in runs if r.tool == tool]
+        if mine:
+            row: dict[str, Any] = {"tool": tool}
+            for fraction in BUDGET_POINTS:
+                at = fraction * budget_s
+                row[fraction] = median([best_by(r.outcome.get("curve", []), at) for r in mine])
+            row["end"] = median([best_by(r.outcome.get("curve", []), math.inf) for r in mine])
+            rows.append(row)
+    return rows
+
+
+def format_anytime(rows: list[dict[str, Any]], budget_s: float) -> str:
+    def shown(value: float) -> str:
+        return f"{value:.3f}" if math.isfinite(value) else "none yet"
+
+    columns = [f"{fraction:.0%} ({fraction * budget_s:.0f} s)" for fraction in BUDGET_POINTS]
+    lines = [
+        "| tool | " + " | ".join(columns) + " | run's end |",
+        "|---|" + "---:|" * (len(columns) + 1),
+    ]
+    for row in rows:
+        values = [shown(row[fraction]) for fraction in BUDGET_POINTS] + [shown(row["end"])]
+        lines.append(f"| {row['tool']} | " + " | ".join(values) + " |")
+    return "\n".join(lines)
+
+
+def anytime_goal(rows: list[dict[str, Any]]) -> str:
+    """Ours at least every peer's best-so-far at every budget point (medians over seeds)."""
+    by_tool = {row["tool"]: row for row in rows}
+    if "ours" not in by_tool:
+        return "goal ours best-so-far >= every peer's at every budget point: ours did not run"
+    ours = by_tool["ours"]
+    behind = [
+        f"{row['tool']} at {fraction:.0%} ({row[fraction]:.3f} > {ours[fraction]:.3f})"
+        for row in rows
+        if row["tool"] != "ours"
+        for fraction in BUDGET_POINTS
+        if row[fraction] > ours[fraction]
+    ]
+    verdict = "met" if not behind else "NOT met: " + "; ".join(behind)
+    return f"goal ours best-so-far >= every peer's at every budget point: {verdict}"
 
 
 def summarise(runs: list[Run]) -> list[dict[str, Any]]:
@@ -231,13 +286,14 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     rows = summarise(runs)
-    table = format_table(rows)
-    goals = goal_lines(rows)
-    print(table)
-    print("\n".join(goals))
+    best_so_far = anytime(runs, args.budget_s)
+    tables = [format_table(rows), format_anytime(best_so_far, args.budget_s)]
+    goals = [*goal_lines(rows), anytime_goal(best_so_far)]
+    text = "\n\n".join(tables) + "\n\n" + "\n".join(goals) + "\n"
+    print(text, end="")
     records = [{**r.outcome, "wall_s": r.wall_s, "cpu_s": r.cpu_s} for r in runs]
     (args.out / "runs.json").write_text(json.dumps(records, indent=2))
-    (args.out / "table.md").write_text(table + "\n\n" + "\n".join(goals) + "\n")
+    (args.out / "table.md").write_text(text)
     return 0
 
 

@@ -70,6 +70,23 @@ MAX_SEED = 2**31 - 1  # splits add the fold number to it; TensorFlow takes 31-bi
 MAX_PREPARED_SIZE = 2048  # 560 squares of 2048 px are 2.3 GB; larger is a typo, not a plan
 
 
+def data_path(text: str) -> str:
+    """A --data value: a path, never an empty one (which read as "." or as the built-in set,
+    depending on the command)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path (leave it out for the built-in set)")
+    return text
+
+
+def add_data_option(parser: argparse.ArgumentParser) -> None:
+    """--data of every command that trains: a CK+ folder or a CSV manifest, else built-in."""
+    parser.add_argument(
+        "--data",
+        type=data_path,
+        help="CK+ folder or CSV manifest (default: the built-in synthetic set)",
+    )
+
+
 def int_in(low: int, high: int) -> Callable[[str], int]:
     """An argparse type: a whole number in [low, high], checked before any work starts."""
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .labels import DEFAULT_AUS
+from .errors import DataError
+from .labels import DEFAULT_AUS, EMOTIONS
 from .preprocess import DEFAULT_PREPARED_SIZE, PreparedData, prepare
 from .sources import load_source
 from .split import Split, split_by_subject
@@ -33,6 +34,13 @@ def load_training_data(
     source = load_source(
         data, aus=aus, peak_frames=peak_frames, allow_outside_root=allow_outside_root
     )
+    classes = {record.emotion for record in source.records}
+    if len(classes) == 1:  # trained to "accuracy 1.000" without a word
+        (only,) = classes
+        raise DataError(
+            f"{source.root}: every labelled image has emotion {EMOTIONS[only]!r}; the emotion "
+            "head needs at least two classes"
+        )
     prepared = prepare(source, size=prepared_size, progress=progress)
     split = split_by_subject(prepared.emotions, prepared.subjects, seed=seed)
     return TrainingData(prepared=prepared, split=split)

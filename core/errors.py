@@ -17,3 +17,10 @@ class ConfigError(UserError):
 
 class StorageError(UserError):
     """The results storage cannot take the study's files: unwritable, or out of space."""
+
+
+def first_line(error: object) -> str:
+    """The first line of an error's message (the class name when it has none): what a one-line
+    report of a library's multi-line error keeps."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

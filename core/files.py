@@ -7,10 +7,20 @@ writer is killed mid-write: `os.replace` is atomic on one filesystem.
 from __future__ import annotations
 
 import json
+import math
 import os
+import shutil
+import stat
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from .errors import ConfigError, DataError
+
+# The most bytes a file of each kind may hold: far above any real one, far below memory.
+IMAGE_BYTES_LIMIT = 256 << 20
+TEXT_BYTES_LIMIT = 64 << 20  # a manifest of a million rows; label and JSON files are tiny
 
 
 def replace_atomically(path: Path, write: Callable[[Path], Any]) -> None:
@@ -35,6 +45,98 @@ def write_bytes_atomically(path: Path, content: bytes) -> None:
     replace_atomically(path, lambda temporary: temporary.write_bytes(content))
 
 
+def strict_json(payload: Any, indent: int | None = None) -> str:
+    """JSON every reader accepts: a NaN or infinite number (a metric with no positive case)
+    becomes null instead of Python's bare `NaN`, which is not JSON."""
+    return json.dumps(finite_or_null(payload), indent=indent, allow_nan=False)
+
+
+def finite_or_null(value: Any) -> Any:
+    """`value` with every non-finite float, however deep, replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_or_null(item) for item in value]
+    return value
+
+
 def write_json_atomically(path: Path, payload: Any) -> None:
-    """`payload` as indented JSON, written whole or not at all."""
-    write_text_atomically(path, json.dumps(payload, indent=2))
+    """`payload` as indented strict JSON, written whole or not at all."""
+    write_text_atomically(path, strict_json(payload, indent=2))
+
+
+def check_output_folder(option: str, folder: Path, empty: bool = False) -> None:
+    """The one check of every folder a command writes into (--out, --plots, --storage), made
+    before any work: a folder or creatable inside one, writable, and empty when `empty`.
+    Nothing is created here."""
+    folder = Path(folder)
+    where = f"{option} {folder}"
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{where}: exists and is not a folder")
+    if empty and folder.is_dir() and any(folder.iterdir()):
+        raise ConfigError(f"{where}: folder exists and is not empty")
+    existing = next(p for p in (folder.absolute(), *folder.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"{where}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{where}: {existing} is not writable")
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """A regular file's bytes, never more than `limit`. A device, pipe or folder that is named
+    like a data file (a symlink to /dev/zero read until memory ran out), or a file larger than
+    any such file could be, is a DataError naming it; OSError when it cannot be opened."""
+    info = os.stat(path)  # follows a symlink: what would be read
+    if not stat.S_ISREG(info.st_mode):
+        raise DataError(f"{path}: not a regular file (a {kind_of_entry(info.st_mode)})")
+    with open(path, "rb") as handle:
+        content = handle.read(limit + 1)
+    if len(content) > limit or info.st_size > limit:
+        size = max(len(content), info.st_size)
+        raise DataError(f"{path}: {size:,} bytes or more, over the {limit:,} such a file may have")
+    return content
+
+
+def kind_of_entry(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    kinds = [
+        (stat.S_ISDIR, "folder"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISFIFO, "named pipe"),
+        (stat.S_ISSOCK, "socket"),
+    ]
+    return next((name for test, name in kinds if test(mode)), "special file")
+
+
+TEMPORARY_MARK = ".tmp-"  # .NAME.tmp-PID-RANDOM: the pid tells a live writer from a dead one
+
+
+def temporary_path(folder: Path, name: str) -> Path:
+    """A hidden sibling to build `name` in before renaming it into place."""
+    return Path(folder) / f".{name}{TEMPORARY_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    """Remove the temporaries (temporary_path) of writers that died (a `kill -9` left a 14-81 MB
+    half-written folder for ever); a live writer's are left alone."""
+    for entry in Path(folder).glob(f".*{TEMPORARY_MARK}*"):
+        pid = entry.name.rpartition(TEMPORARY_MARK)[2].partition("-")[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True

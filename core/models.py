@@ -18,7 +18,7 @@ import numpy as np
 from keras import ops
 
 from .config import N_BLOCKS, resolve_model_config
-from .errors import ConfigError
+from .errors import ConfigError, first_line
 from .labels import EMOTIONS
 
 DENSE_UNITS = 1024
@@ -288,12 +288,12 @@ def _imagenet_backbone(cfg: Mapping[str, Any], kwargs: dict[str, Any]) -> keras.
         return _application(cfg["backbone"])(weights="imagenet", **kwargs)
     except ValueError as error:
         raise ConfigError(
-            f"backbone_weights='imagenet' ({_describe(cfg)}): {_first_line(error)}"
+            f"backbone_weights='imagenet' ({_describe(cfg)}): {first_line(error)}"
         ) from None
     except Exception as error:
         raise ConfigError(
             f"backbone_weights='imagenet': could not download the {_describe(cfg)} ImageNet "
-            f"weights ({_first_line(error)}); download them elsewhere and pass a local file "
+            f"weights ({first_line(error)}); download them elsewhere and pass a local file "
             "with backbone_weights=PATH"
         ) from None
 
@@ -306,10 +306,10 @@ def _load_local_weights(net: keras.Model, path: Path, cfg: Mapping[str, Any]) ->
         try:
             net.load_weights(path)
         except (ValueError, KeyError, OSError) as error:
-            raise ConfigError(f"{mismatch}: {_first_line(error)}") from None
+            raise ConfigError(f"{mismatch}: {first_line(error)}") from None
     skipped = [w for w in caught if str(w.message).startswith("Skipping")]
     if skipped:
-        raise ConfigError(f"{mismatch}: {_first_line(skipped[0].message)}")
+        raise ConfigError(f"{mismatch}: {first_line(skipped[0].message)}")
 
 
 def freeze_backbone(net: keras.Model, backbone: str, unfreeze_top_blocks: int = 0) -> None:
@@ -335,8 +335,3 @@ def _top_block_layer_names(net: keras.Model, backbone: str, n: int) -> set[str]:
         if (layer.name.startswith(prefixes) or layer.name == "Conv_1")
         and not isinstance(layer, keras.layers.BatchNormalization)
     }
-
-
-def _first_line(error: object) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -14,3 +14,8 @@ def cache_root() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
     return base / "fertune"
+
+
+def cache_name() -> str:
+    """How a message names the cache folder: by the variable that chose it, when one did."""
+    return "FERTUNE_CACHE" if os.environ.get("FERTUNE_CACHE") else "the cache folder"

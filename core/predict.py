@@ -7,8 +7,8 @@ thresholds tuned on validation, read from thresholds.json beside the model.
 
 from __future__ import annotations
 
-import json
 import sys
+import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,12 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, first_line
+from .files import strict_json
 from .labels import EMOTIONS
 from .preprocess import DEFAULT_FACE_MARGIN, DEFAULT_PREPARED_SIZE, crop_and_resize, prepare_image
 from .thresholds import THRESHOLDS_FILE, read_thresholds
 
 MODEL_FILE = "model.keras"
+KERAS_ARCHIVE_FILES = ("config.json", "model.weights.h5")  # what Keras 3 writes into a .keras
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 )
@@ -76,6 +78,7 @@ class Predictor:
     def from_run(cls, run_dir: str | Path) -> Predictor:
         """A study folder (its best/), a core.train output folder, or a model file."""
         model_file = find_model(Path(run_dir))
+        check_model_archive(model_file)  # the model's own fault first, not its neighbour's
         settings = read_thresholds(model_file.parent / THRESHOLDS_FILE)
         return cls(load_model(model_file), settings)
 
@@ -119,6 +122,11 @@ class Predictor:
 def find_model(path: Path) -> Path:
     """model.keras for a model file, a core.train folder, or a study folder (best/model.keras)."""
     if path.is_file():
+        if path.suffix != ".keras":
+            raise DataError(
+                f"--model {path}: not a .keras model file (give a study folder, a core.train "
+                f"folder or a {MODEL_FILE})"
+            )
         return path
     for candidate in (path / "best" / MODEL_FILE, path / MODEL_FILE):
         if candidate.is_file():
@@ -137,13 +145,26 @@ def load_model(path: Path) -> Any:
 
     from . import models  # noqa: F401  (registers the project's custom loss for loading)
 
+    check_model_archive(path)
+    try:
+        return keras.models.load_model(path, safe_mode=True, compile=False)
+    except Exception as error:  # Keras fails on a damaged archive in many ways (KeyError, ...)
+        raise DataError(f"{path}: not a loadable Keras model ({first_line(error)})") from None
+
+
+def check_model_archive(path: Path) -> None:
+    """A .keras file is a zip holding the model's config and weights: check that much before
+    Keras reads it, so a damaged file is named for what it is."""
     if not path.is_file():
         raise DataError(f"{path}: model file does not exist")
     try:
-        return keras.models.load_model(path, safe_mode=True, compile=False)
-    except (OSError, ValueError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise DataError(f"{path}: not a loadable Keras model ({first})") from None
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        raise DataError(f"{path}: not a Keras model file (not a .keras zip archive)") from None
+    missing = [name for name in KERAS_ARCHIVE_FILES if name not in names]
+    if missing:
+        raise DataError(f"{path}: damaged Keras model file (lacks {', '.join(missing)})")
 
 
 def _check_model_fits(model: Any, input_size: int, n_aus: int) -> None:
@@ -219,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     model_file = find_model(args.model)
-    read_thresholds(model_file.parent / THRESHOLDS_FILE)  # fail before the slow model load
+    check_model_archive(model_file)  # fail before the slow model load
+    read_thresholds(model_file.parent / THRESHOLDS_FILE)
     paths = image_files(args.images)
     predictor = Predictor.from_run(model_file)
     predictions = predictor.predict(paths)
@@ -229,7 +251,7 @@ def _main(argv: list[str] | None) -> int:
             "thresholds": dict(zip(predictor.au_names, predictor.thresholds.tolist(), strict=True)),
             "predictions": [p.as_dict() for p in predictions],
         }
-        print(json.dumps(payload), file=sys.stdout)
+        print(strict_json(payload), file=sys.stdout)
     else:
         print(format_predictions(predictions), file=sys.stdout)
     return 0

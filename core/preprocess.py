@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
+import re
 import shutil
 import sys
-import tempfile
 import threading
+import warnings
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
-from .errors import DataError
+from .errors import DataError, first_line
+from .files import IMAGE_BYTES_LIMIT, read_bounded, remove_stale_temporaries, temporary_path
 from .paths import cache_root
 from .records import Record, Source
 
-PREPARATION_VERSION = 1
+PREPARATION_VERSION = 2  # 2: the cache holds checksums of what it holds
+CHECKSUM_FILE = "checksums.json"
+MIN_IMAGE_SIDE = 24  # the Haar face detector's window
+MAX_IMAGE_PIXELS = 100_000_000  # a 100-megapixel photograph; CK+ frames are 0.3
+MAX_SHOWN = f"{MAX_IMAGE_PIXELS // 1_000_000} million pixels any photograph here may have"
 DEFAULT_PREPARED_SIZE = 480
 DEFAULT_FACE_MARGIN = 1.6
 DETECTION_WIDTH = 320  # faces are searched on a copy this wide: 10x faster, same boxes
@@ -55,15 +64,40 @@ class PreparedData:
 def read_grey(path: Path) -> np.ndarray:
     """Any 8/16-bit grey, colour, RGBA or palette image as 8-bit grey; a bad file is a DataError."""
     try:
-        raw = Path(path).read_bytes()
+        raw = read_bounded(Path(path), IMAGE_BYTES_LIMIT)
     except OSError as error:
         raise DataError(f"{path}: image cannot be read ({error.strerror})") from None
     if not raw:
         raise DataError(f"{path}: image file is empty (0 bytes)")
+    check_declared_size(path, raw)
     image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
         raise DataError(f"{path}: not a readable image (corrupt, truncated or not an image)")
     return _to_grey_uint8(image)
+
+
+def check_declared_size(path: Path, raw: bytes) -> None:
+    """Refuse an image by the size its header declares, before a decoder allocates it: one
+    that could not hold a face, or more pixels than any photograph (a decompression bomb).
+    Formats Pillow cannot read are left to OpenCV, whose own pixel limit then applies."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: judged here
+        try:
+            with Image.open(io.BytesIO(raw)) as image:
+                width, height = image.size
+        except Image.DecompressionBombError as error:  # Pillow's own limit: far over ours
+            pixels = re.search(r"\((\d+) pixels\)", str(error))
+            declared = f"{int(pixels[1]):,} pixels" if pixels else "more pixels than Pillow reads"
+            raise DataError(f"{path}: image declares {declared}, over the {MAX_SHOWN}") from None
+        except (OSError, SyntaxError, ValueError):
+            return
+    if min(width, height) < MIN_IMAGE_SIDE:
+        raise DataError(
+            f"{path}: image is {width}x{height} pixels, too small to hold a face "
+            f"(at least {MIN_IMAGE_SIDE} a side, the face detector's window)"
+        )
+    if width * height > MAX_IMAGE_PIXELS:
+        raise DataError(f"{path}: image declares {width}x{height} pixels, over the {MAX_SHOWN}")
 
 
 def _to_grey_uint8(image: np.ndarray) -> np.ndarray:
@@ -149,7 +183,7 @@ def prepare(
     if not source.records:
         raise DataError(f"{source.root}: no labelled images found")
     cache_file = _cache_file(source.records, size, margin, cache_dir)
-    arrays = _load_cached(cache_file) if cache else None
+    arrays = _load_cached(cache_file, len(source.records), size) if cache else None
     if arrays is None:
         arrays = _prepare_all(source.records, size, margin, workers, progress)
         if cache:
@@ -207,14 +241,40 @@ def _cache_file(records: list[Record], size: int, margin: float, cache_dir: Path
     return (cache_dir or cache_root() / "prepared") / digest.hexdigest()[:32]
 
 
-def _load_cached(folder: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    """Memory-mapped, read-only: a cached study starts in milliseconds, whatever the set's size."""
+def _load_cached(folder: Path, count: int, size: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Memory-mapped, read-only: a cached study starts in well under a second, whatever the
+    set's size. Verified before use (shapes and CRC-32 checksums): a truncated or zeroed cache
+    is removed with one warning line and prepared again, never used as black images."""
+    if not folder.exists():
+        return None
     try:
         images = np.load(folder / "images.npy", mmap_mode="r", allow_pickle=False)
         face_found = np.load(folder / "face_found.npy", allow_pickle=False)
-    except (OSError, ValueError):
-        return None  # missing or damaged: rebuilt, never trusted
-    return (images, face_found) if len(images) == len(face_found) else None
+        expected = json.loads((folder / CHECKSUM_FILE).read_text())
+        problem = None
+        if images.shape != (count, size, size) or images.dtype != np.uint8:
+            problem = f"images of shape {images.shape}, expected {(count, size, size)}"
+        elif face_found.shape != (count,):
+            problem = f"{face_found.shape[0] if face_found.ndim else 0} face flags for {count}"
+        elif _checksums(images, face_found) != expected:
+            problem = "its contents do not match their checksums"
+    except (OSError, ValueError, TypeError) as error:  # missing, cut short, not an array
+        problem = f"{type(error).__name__}: {first_line(error)}"
+    if problem is None:
+        return images, face_found
+    print(
+        f"warning: preparation cache {folder} is damaged ({problem}); preparing the images again",
+        file=sys.stderr,
+    )
+    shutil.rmtree(folder, ignore_errors=True)
+    return None
+
+
+def _checksums(images: np.ndarray, face_found: np.ndarray) -> dict[str, int]:
+    return {
+        "images_crc32": zlib.crc32(memoryview(np.ascontiguousarray(images)).cast("B")),
+        "face_found_crc32": zlib.crc32(np.ascontiguousarray(face_found).tobytes()),
+    }
 
 
 def _save_atomically(folder: Path, arrays: tuple[np.ndarray, np.ndarray]) -> None:
@@ -223,9 +283,12 @@ def _save_atomically(folder: Path, arrays: tuple[np.ndarray, np.ndarray]) -> Non
     temporary: Path | None = None
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
-        temporary = Path(tempfile.mkdtemp(dir=folder.parent, suffix=".tmp"))
+        remove_stale_temporaries(folder.parent)
+        temporary = temporary_path(folder.parent, folder.name)
+        temporary.mkdir()
         np.save(temporary / "images.npy", images)
         np.save(temporary / "face_found.npy", face_found)
+        (temporary / CHECKSUM_FILE).write_text(json.dumps(_checksums(images, face_found)))
         os.replace(temporary, folder)
     except OSError as error:
         if not folder.is_dir():  # another process may have won the rename: theirs is as good

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import DataError
+from .files import TEXT_BYTES_LIMIT, read_bounded
 from .labels import DEFAULT_AUS, emotion_from_code, emotion_from_text
 from .records import Record, Skip, Source
 
@@ -69,6 +70,8 @@ def visible_entries(folder: Path) -> list[Path]:
 
 # --- CK+ -------------------------------------------------------------------------------------
 
+UTF16_MARKS = (b"\xff\xfe", b"\xfe\xff")  # UTF-32's marks start the same way
+
 
 def read_ckplus(root: Path, *, aus: tuple[int, ...] = DEFAULT_AUS, peak_frames: int = 1) -> Source:
     """Labelled sequences only; the last `peak_frames` frames carry the sequence's labels."""
@@ -101,6 +104,13 @@ def read_ckplus(root: Path, *, aus: tuple[int, ...] = DEFAULT_AUS, peak_frames: 
                 for frame in frames[-peak_frames:]
             )
     skipped.extend(_empty_sequence_skips(images_root))
+    if not records:
+        nested = [root / name / name for name in CKPLUS_FOLDERS if (root / name / name).is_dir()]
+        if nested:  # how some archives unpack: every label looked missing, with no hint
+            raise DataError(
+                f"{nested[0]}: the CK+ tree is nested one level too deep (no labelled image "
+                f"found); move the contents of {nested[0]} up into {nested[0].parent}"
+            )
     return Source(root=root, records=records, aus=tuple(aus), skipped=skipped)
 
 
@@ -119,7 +129,9 @@ def _empty_sequence_skips(images_root: Path) -> Iterable[Skip]:
 def _label_file(folder: Path, suffix: str) -> Path | None:
     if not folder.is_dir():
         return None
-    matches = [p for p in visible_entries(folder) if p.name.endswith(suffix) and p.is_file()]
+    # By name alone: a folder or device named like a label file is refused when it is read,
+    # not skipped (a skipped label file silently dropped its sequence).
+    matches = [p for p in visible_entries(folder) if p.name.endswith(suffix)]
     if len(matches) > 1:
         raise DataError(
             f"{folder}: more than one *{suffix} file: {', '.join(p.name for p in matches)}"
@@ -127,14 +139,27 @@ def _label_file(folder: Path, suffix: str) -> Path | None:
     return matches[0] if matches else None
 
 
-def _read_label_lines(path: Path) -> list[tuple[int, str]]:
-    """Non-blank lines with their 1-based numbers; a file that is not text is a DataError."""
+def read_text_file(path: Path) -> str:
+    """A label file or manifest as text: UTF-8, with or without a byte-order mark (Windows
+    tools add one; it read as a second value). Anything else is named for what it is."""
     try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not a text file") from None
+        raw = read_bounded(path, TEXT_BYTES_LIMIT)
     except OSError as error:
         raise DataError(f"{path}: cannot be read ({error.strerror})") from None
+    if raw.startswith(UTF16_MARKS):
+        raise DataError(f"{path}: not a text file in UTF-8 (it is UTF-16: save it as UTF-8)")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a text file (not UTF-8)") from None
+    if "\x00" in text:
+        raise DataError(f"{path}: not a text file (holds NUL bytes)")
+    return text
+
+
+def _read_label_lines(path: Path) -> list[tuple[int, str]]:
+    """Non-blank lines with their 1-based numbers; a file that is not text is a DataError."""
+    text = read_text_file(path)
     return [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
@@ -142,10 +167,25 @@ def _parse_float(token: str, where: str) -> float:
     try:
         value = float(token)
     except ValueError:
-        raise DataError(f"{where}: {token!r} is not a number") from None
+        raise DataError(f"{where}: {shown(token)!r} is not a number") from None
     if not math.isfinite(value):
-        raise DataError(f"{where}: {token!r} is not a finite number")
+        raise DataError(f"{where}: {shown(token)!r} is not a finite number")
     return value
+
+
+def _parse_whole(token: str, where: str, what: str) -> int:
+    """A CK+ code stored as a float (`2.0000000e+00`); 1.5 is refused, never rounded."""
+    value = _parse_float(token, where)
+    if not value.is_integer():
+        raise DataError(f"{where}: {what} {shown(token)} is not a whole number")
+    if abs(value) >= 1000:  # CK+ codes are below 100
+        raise DataError(f"{where}: {what} {shown(token)} is out of range")
+    return int(value)
+
+
+def shown(token: str, most: int = 24) -> str:
+    """A value as a message quotes it: a 309-digit number is not echoed whole."""
+    return token if len(token) <= most else f"{token[: most - 3]}..."
 
 
 def parse_emotion_file(path: Path) -> int:
@@ -160,21 +200,19 @@ def parse_emotion_file(path: Path) -> int:
     where = f"{path}:{number}"
     if len(tokens) != 1:
         raise DataError(f"{where}: expected one emotion code, got {len(tokens)} values")
-    value = _parse_float(tokens[0], where)
-    if value != round(value):
-        raise DataError(f"{where}: emotion code {tokens[0]} is not a whole number")
-    return emotion_from_code(int(round(value)), where)
+    return emotion_from_code(_parse_whole(tokens[0], where, "emotion code"), where)
 
 
 def parse_facs_file(path: Path) -> dict[int, int]:
-    """AU -> intensity (0 = intensity not given); floats are rounded as CK+ stores them."""
+    """AU -> intensity (0 = intensity not given), both stored as floats with whole values."""
     coded: dict[int, int] = {}
     for number, line in _read_label_lines(path):
         where = f"{path}:{number}"
         tokens = line.split()
         if len(tokens) != 2:
             raise DataError(f"{where}: expected two numbers (AU, intensity), got {len(tokens)}")
-        au, intensity = (round(_parse_float(token, where)) for token in tokens)
+        au = _parse_whole(tokens[0], where, "AU code")
+        intensity = _parse_whole(tokens[1], where, "intensity")
         if au <= 0 or not 0 <= intensity <= 5:
             raise DataError(f"{where}: AU {au} with intensity {intensity} is out of range")
         coded[au] = intensity
@@ -204,9 +242,15 @@ def read_csv_manifest(
     au_columns = _au_columns(path, header, aus)
     root = path.parent.resolve()
     records = []
+    listed: dict[Path, int] = {}  # image -> the line that listed it first
     for line_number, row in rows:
         where = f"{path}:{line_number}"
         image = _manifest_image(row["path"], root, where, allow_outside_root)
+        if image in listed:  # twice, under two subjects, would sit on both sides of the split
+            raise DataError(
+                f"{where}: column 'path': image {image} is already listed on line {listed[image]}"
+            )
+        listed[image] = line_number
         subject = row["subject"].strip()
         if not subject:
             raise DataError(f"{where}: column 'subject' is empty")
@@ -220,14 +264,7 @@ def read_csv_manifest(
 
 
 def _read_csv_rows(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not a UTF-8 text file") from None
-    except OSError as error:
-        raise DataError(f"{path}: cannot be read ({error.strerror})") from None
-    if "\x00" in text:
-        raise DataError(f"{path}: not a text file (holds NUL bytes)")
+    text = read_text_file(path)
     reader = csv.reader(text.splitlines())
     try:
         header = [name.strip() for name in next(reader)]
@@ -235,6 +272,11 @@ def _read_csv_rows(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[s
         raise DataError(f"{path}: empty manifest (expected a header line)") from None
     except csv.Error as error:
         raise DataError(f"{path}:1: malformed CSV ({error})") from None
+    seen: set[str] = set()
+    for name in header:
+        if name.upper() in seen:  # a second column of a name: which one holds the labels?
+            raise DataError(f"{path}:1: column {shown(name)!r} appears twice in the header")
+        seen.add(name.upper())
     rows = []
     try:
         for values in reader:
@@ -254,6 +296,12 @@ def _read_csv_rows(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[s
 def _au_columns(path: Path, header: list[str], aus: tuple[int, ...]) -> dict[int, str] | None:
     """None means the single `aus` column; else AU -> its 0/1 column's name."""
     if "aus" in header:
+        both = [name for name in header if name.upper().removeprefix("AU").isdigit()]
+        if both:
+            raise DataError(
+                f"{path}:1: both an 'aus' column and AU columns ({', '.join(both[:3])}): "
+                "keep one, so the labels cannot disagree"
+            )
         return None
     by_upper = {name.upper(): name for name in header}
     columns = {au: by_upper.get(f"AU{au}") for au in aus}
@@ -284,7 +332,8 @@ def _manifest_image(value: str, root: Path, where: str, allow_outside_root: bool
             "(pass --allow-outside-root to allow it)"
         )
     if not is_file:
-        raise DataError(f"{where}: column 'path': image {image} does not exist")
+        reason = "is not a regular file" if image.exists() else "does not exist"
+        raise DataError(f"{where}: column 'path': image {image} {reason}")
     return image
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import io
 import sys
 from collections import Counter
 from pathlib import Path
@@ -12,7 +12,9 @@ from PIL import Image, UnidentifiedImageError
 
 from .cli import Parser, exits_cleanly, positive_int
 from .errors import DataError
+from .files import IMAGE_BYTES_LIMIT, check_output_folder, read_bounded, strict_json
 from .labels import EMOTIONS, au_names, parse_au_list
+from .preprocess import check_declared_size
 from .records import Source
 from .sources import load_source
 
@@ -22,9 +24,11 @@ COLOUR_MODES = frozenset({"RGB", "RGBA", "CMYK", "YCbCr", "LAB", "HSV", "P"})
 def image_facts(path: Path) -> tuple[str, bool]:
     """("WxH", is colour) from the file header only, without decoding the pixels."""
     try:
-        with Image.open(path) as image:
+        raw = read_bounded(path, IMAGE_BYTES_LIMIT)
+        check_declared_size(path, raw)  # the rule training applies: summary and train agree
+        with Image.open(io.BytesIO(raw)) as image:
             image.verify()  # walks the file's chunks and checksums: catches a truncated file
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(raw)) as image:
             return f"{image.width}x{image.height}", _is_colour(image)
     except (OSError, SyntaxError, ValueError, UnidentifiedImageError):
         reason = "not a readable image (empty, truncated or not an image)"
@@ -129,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         help="accept CSV image paths outside the manifest's folder",
     )
     args = parser.parse_args(argv)
+    if args.plots:
+        check_output_folder("--plots", args.plots)
     options = {"aus": args.aus} if args.aus else {}
     source = load_source(
         args.path,
@@ -139,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(source)
     if args.plots:
         write_plots(source, summary, args.plots)
-    print(json.dumps(summary) if args.json else format_summary(summary), file=sys.stdout)
+    print(strict_json(summary) if args.json else format_summary(summary), file=sys.stdout)
     return 0
 
 

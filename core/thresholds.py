@@ -7,12 +7,15 @@ A model alone cannot be used honestly: its AU head wants the per-AU thresholds t
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .cli import MAX_PREPARED_SIZE
+from .config import MIN_INPUT_SIZE
 from .errors import DataError
-from .files import write_json_atomically
+from .files import TEXT_BYTES_LIMIT, read_bounded, write_json_atomically
 from .labels import EMOTIONS
 from .preprocess import DEFAULT_FACE_MARGIN, PREPARATION_VERSION
 
@@ -53,26 +56,75 @@ def write_thresholds(
 
 
 def read_thresholds(path: Path) -> dict[str, Any]:
-    """The checked contents of a thresholds file; a missing or damaged one is a DataError."""
+    """The checked contents of a thresholds file; a missing or damaged one is a DataError
+    naming the file and the first field that is wrong."""
     path = Path(path)
     if not path.is_file():
         raise DataError(
             f"{path}: thresholds file missing (tune.run and core.train write it beside the model)"
         )
     try:
-        payload = json.loads(path.read_text())
+        text = read_bounded(path, TEXT_BYTES_LIMIT).decode("utf-8")
+        payload = json.loads(text, parse_constant=_refuse_constant)
     except (OSError, ValueError) as error:
         raise DataError(f"{path}: not a readable thresholds file ({error})") from None
-    missing = [key for key in REQUIRED_KEYS if not isinstance(payload, dict) or key not in payload]
+    if not isinstance(payload, dict):
+        raise DataError(f"{path}: thresholds file holds a {type(payload).__name__}, not an object")
+    missing = [key for key in REQUIRED_KEYS if key not in payload]
     if missing:
         raise DataError(f"{path}: thresholds file lacks {', '.join(missing)}")
+    payload.setdefault("face_margin", DEFAULT_FACE_MARGIN)
+    payload.setdefault("emotions", list(EMOTIONS))
+    for key, (valid, expected) in FIELDS.items():
+        if not valid(payload[key]):
+            raise DataError(f"{path}: {key} is {_shown(payload[key])}; expected {expected}")
     if len(payload["thresholds"]) != len(payload["au_names"]):
         raise DataError(
             f"{path}: {len(payload['thresholds'])} thresholds for {len(payload['au_names'])} AUs"
         )
-    payload.setdefault("face_margin", DEFAULT_FACE_MARGIN)
-    payload.setdefault("emotions", list(EMOTIONS))
     return payload
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _texts(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# Every field a model's user relies on: (check, what it should be).
+FIELDS = {
+    "au_names": (_texts, "a non-empty list of AU names"),
+    "thresholds": (
+        lambda v: isinstance(v, list) and all(_number(t) and 0 <= t <= 1 for t in v),
+        "a list of numbers in [0, 1]",
+    ),
+    "input_size": (
+        lambda v: _whole(v, MIN_INPUT_SIZE, MAX_PREPARED_SIZE),
+        f"a whole number from {MIN_INPUT_SIZE} to {MAX_PREPARED_SIZE}",
+    ),
+    "prepared_size": (
+        lambda v: _whole(v, MIN_INPUT_SIZE, MAX_PREPARED_SIZE),
+        f"a whole number from {MIN_INPUT_SIZE} to {MAX_PREPARED_SIZE}",
+    ),
+    "crop_fraction": (lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]"),
+    "face_margin": (lambda v: _number(v) and 1 <= v <= 4, "a number from 1 to 4"),
+    "emotions": (_texts, "a non-empty list of emotion names"),
+}
 
 
 def _au_number(name: str) -> int | None:

@@ -13,6 +13,7 @@ from typing import Any
 from .cli import (
     MAX_PREPARED_SIZE,
     Parser,
+    add_data_option,
     add_target_option,
     exits_cleanly,
     fraction,
@@ -24,8 +25,7 @@ from .cli import (
     seed,
 )
 from .config import MIN_INPUT_SIZE, full_config, targets_from_options
-from .errors import ConfigError
-from .files import replace_atomically, write_json_atomically
+from .files import check_output_folder, replace_atomically, write_json_atomically
 from .labels import parse_au_list
 
 # Options that are config keys (dest = key); the rest (--data, --out, ...) say where and how.
@@ -60,7 +60,7 @@ def build_parser() -> Parser:
         prog="python -m core.train", description="Train one config of the dual-head CNN."
     )
     add = parser.add_argument
-    add("--data", help="CK+ folder or CSV manifest (default: the built-in synthetic set)")
+    add_data_option(parser)
     add("--out", type=Path, required=True, help="output folder: tb/, model.keras, report.json")
     add("--input-size", type=positive_int, default=96)
     add("--alpha", type=positive_float, default=0.25)
@@ -109,23 +109,12 @@ def save_outputs(out: Path, result, report: dict[str, Any], *, prepared_size: in
     write_thresholds(out, report, result.config, prepared_size)
 
 
-def check_out_folder(out: Path) -> None:
-    """--out is a new or empty folder: a run never mixes its files with another's."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out}: exists and is not a folder")
-    if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"--out {out}: folder exists and is not empty")
-    parent = next((p for p in out.absolute().parents if p.exists()), None)
-    if parent is not None and not parent.is_dir():
-        raise ConfigError(f"--out {out}: {parent} is a file, not a folder")
-
-
 @exits_cleanly
 def main(argv: list[str] | None = None) -> int:
     """Train, test and save one config; a user's mistake is one line and exit code 2."""
     args = build_parser().parse_args(argv)
     config = full_config(config_from_args(args))
-    check_out_folder(args.out)
+    check_output_folder("--out", args.out, empty=True)  # a run never mixes its files
     from .threads import configure_threads
 
     configure_threads(args.threads)

@@ -16,12 +16,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.predict import main as predict_main
 from core.summary import main as summary_main
 from core.train import main as train_main
 from tests.conftest import Sequence, ck_float, make_ckplus, write_image
 from tune.run import main as tune_main
 
 CLIS: dict[str, Callable[[list[str]], int]] = {
+    "predict": predict_main,
     "summary": summary_main,
     "train": train_main,
     "tune": tune_main,
@@ -141,6 +143,100 @@ def empty_csv(tmp: Path) -> tuple[str, list[str]]:
 
 def transfer_missing_weights(tmp: Path) -> tuple[str, list[str]]:
     return tune_args(tmp, "--space", "transfer", "--backbone-weights", str(tmp / "nope.h5"))
+
+
+def saved_study(tmp: Path, *, tuner: bool, damaged: bool = False) -> tuple[str, list[str]]:
+    """A study folder as `tune.run` leaves it: study.json; Tune's tuner.pkl and state files (the
+    experiment state cut short when `damaged`), no whole copy of them."""
+    import pickle
+
+    from tune.study import StudySettings
+
+    folder = tmp / "runs" / "s"
+    StudySettings(space="tiny", name="s", storage=str(tmp / "runs")).save(folder)
+    if tuner:
+        (folder / "tuner.pkl").write_bytes(pickle.dumps({}))
+    if damaged:
+        (folder / "experiment_state-2026-11-25_10-00-00.json").write_text('{"trial_da')
+        (folder / "search_gen_state-2026-11-25_10-00-00.json").write_bytes(pickle.dumps({}))
+        (folder / "searcher-state-2026-11-25_10-00-00.pkl").write_bytes(pickle.dumps({}))
+    return "tune", ["--resume", "--name", "s", "--storage", str(tmp / "runs")]
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A PNG whose header declares width x height but that holds no pixels: a decoder would
+    allocate the declared size before finding out."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grey
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
+def ck_with_entry(relative: str, make: Callable[[Path], object], cli: str = "summary"):
+    """A valid CK+ folder whose file at `relative` is replaced by what `make(path)` puts there."""
+
+    def setup(tmp: Path) -> tuple[str, list[str]]:
+        root = ckplus(tmp)
+        target = root / relative
+        target.unlink()
+        make(target)
+        return train_args(tmp, data=root) if cli == "train" else summary_of(root, tmp)
+
+    return setup
+
+
+def nested_emotion(tmp: Path) -> tuple[str, list[str]]:
+    root = ckplus(tmp)
+    (root / "Emotion").rename(tmp / "Emotion")
+    (root / "Emotion").mkdir()
+    (tmp / "Emotion").rename(root / "Emotion" / "Emotion")
+    return summary_of(root, tmp)
+
+
+def csv_with_folder(tmp: Path) -> tuple[str, list[str]]:
+    manifest = csv_folder(tmp, ["img0.png,S1,happy,1", "sub,S2,sad,4"])
+    (manifest.parent / "sub").mkdir()
+    return summary_of(manifest, tmp)
+
+
+def model_folder(tmp: Path, model: bytes | dict[str, bytes], thresholds: str | None = None):
+    """`--model` at a folder holding model.keras (raw bytes, or a zip of the named members) and,
+    when given, thresholds.json; one real image to predict."""
+    import zipfile
+
+    folder = tmp / "model"
+    folder.mkdir()
+    if isinstance(model, bytes):
+        (folder / "model.keras").write_bytes(model)
+    else:
+        with zipfile.ZipFile(folder / "model.keras", "w") as archive:
+            for name, content in model.items():
+                archive.writestr(name, content)
+    if thresholds is not None:
+        (folder / "thresholds.json").write_text(thresholds)
+    return "predict", ["--model", str(folder), str(write_image(tmp / "face.png"))]
+
+
+KERAS_LIKE = {"config.json": b"{}", "model.weights.h5": b"", "metadata.json": b"{}"}
+GOOD_THRESHOLDS = {
+    "au_names": ["AU1", "AU2"],
+    "thresholds": [0.5, 0.4],
+    "input_size": 96,
+    "crop_fraction": 1.0,
+    "prepared_size": 480,
+}
+
+
+def thresholds_with(**changes: object) -> str:
+    import json
+
+    return json.dumps({**GOOD_THRESHOLDS, **changes})
 
 
 @dataclass(frozen=True)
@@ -303,6 +399,16 @@ CASES = [
         "--out {tmp}/x.png/out: {tmp}/x.png is a file, not a folder",
     ),
     Case(
+        "plots-is-a-file",
+        lambda t: summary_of(ckplus(t), t, "--plots", str(write_image(t / "x.png"))),
+        "--plots {tmp}/x.png: exists and is not a folder",
+    ),
+    Case(
+        "plots-under-a-file",
+        lambda t: summary_of(ckplus(t), t, "--plots", str(write_image(t / "x.png") / "p")),
+        "--plots {tmp}/x.png/p: {tmp}/x.png is a file, not a folder",
+    ),
+    Case(
         "storage-under-a-file",
         storage_under_a_file,
         "--storage {tmp}/file.txt/runs: {tmp}/file.txt is a file, not a folder",
@@ -316,6 +422,126 @@ CASES = [
         "resume-without-name",
         lambda t: ("tune", ["--resume", "--storage", str(t / "runs")]),
         "--resume needs --name",
+    ),
+    Case(
+        "resume-changes-the-study",
+        lambda t: ("tune", [*saved_study(t, tuner=True)[1], "--space", "tiny", "--seed", "3"]),
+        "--resume continues the study as it was saved (study.json): --space, --seed cannot be",
+    ),
+    Case(
+        "resume-never-started",
+        lambda t: saved_study(t, tuner=False),
+        "{tmp}/runs/s holds no saved Tune state (tuner.pkl is missing)",
+    ),
+    Case(
+        "resume-damaged-state-without-a-copy",
+        lambda t: saved_study(t, tuner=True, damaged=True),
+        "saved state is damaged (experiment_state-2026-11-25_10-00-00.json does not load",
+    ),
+    # only regular files are read, every read is bounded, image sizes are judged from the header
+    Case(
+        "frame-is-a-link-to-dev-zero",
+        ck_with_entry(PEAK, lambda p: p.symlink_to("/dev/zero"), cli="train"),
+        f"{PEAK}: not a regular file (a character device)",
+    ),
+    Case(
+        "frame-is-a-folder",
+        ck_with_entry(PEAK, lambda p: p.mkdir()),
+        f"{PEAK}: not a regular file (a folder)",
+    ),
+    Case(
+        "frame-1x1",
+        ck_with_entry(PEAK, lambda p: write_image(p, size=(1, 1)), cli="train"),
+        f"{PEAK}: image is 1x1 pixels, too small to hold a face",
+    ),
+    Case(
+        "frame-declares-400-megapixels",
+        ck_with_entry(PEAK, lambda p: p.write_bytes(png_declaring(20000, 20000))),
+        f"{PEAK}: image declares 400,000,000 pixels, over the 100 million pixels",
+    ),
+    Case(
+        "emotion-file-is-a-folder",
+        ck_with_entry(EMOTION, lambda p: p.mkdir()),
+        f"{EMOTION}: not a regular file (a folder)",
+    ),
+    Case(
+        "csv-path-is-a-folder",
+        csv_with_folder,
+        "labels.csv:3: column 'path': image {tmp}/csv/sub is not a regular file",
+    ),
+    # labels that cannot be right are refused, never rounded; messages name the real cause
+    Case("facs-au-code-1.5", ck_with(FACS, "1.5 2\n"), f"{FACS}:1: AU code 1.5 is not a whole"),
+    Case(
+        "emotion-utf-16",
+        ck_with(EMOTION, "3\n".encode("utf-16")),
+        f"{EMOTION}: not a text file in UTF-8 (it is UTF-16",
+    ),
+    Case(
+        "emotion-309-digits",
+        ck_with(EMOTION, "9" * 309 + "\n"),
+        f"{EMOTION}:1: '999999999999999999999...' is not a finite number",
+    ),
+    Case(
+        "csv-image-listed-twice",
+        csv_case(["img0.png,S1,happy,1", "img0.png,S2,sad,4"]),
+        "labels.csv:3: column 'path': image {tmp}/csv/img0.png is already listed on line 2",
+    ),
+    Case(
+        "csv-header-names-a-column-twice",
+        csv_case(["img0.png,S1,happy,1,sad"], "path,subject,emotion,aus,emotion"),
+        "labels.csv:1: column 'emotion' appears twice in the header",
+    ),
+    Case(
+        "csv-aus-and-au-columns",
+        csv_case(["img0.png,S1,happy,1,0"], "path,subject,emotion,aus,AU1"),
+        "labels.csv:1: both an 'aus' column and AU columns (AU1)",
+    ),
+    Case("tune-data-empty", lambda t: tune_args(t, "--data", ""), "argument --data: an empty"),
+    Case(
+        "ckplus-nested-one-level-too-deep",
+        nested_emotion,
+        "{tmp}/ck/Emotion/Emotion: the CK+ tree is nested one level too deep",
+    ),
+    Case(
+        "one-emotion-class",
+        lambda t: train_args(t, data=csv_folder(t, ["img0.png,S1,happy,1", "img1.png,S2,happy,4"])),
+        "every labelled image has emotion 'positive'; the emotion head needs at least two",
+    ),
+    # what the project wrote and reads back: a damaged file is named with what is wrong
+    Case(
+        "model-random-bytes",
+        lambda t: model_folder(t, os.urandom(256), thresholds_with()),
+        "{tmp}/model/model.keras: not a Keras model file (not a .keras zip archive)",
+    ),
+    Case(
+        "model-zip-without-config",
+        lambda t: model_folder(t, {"metadata.json": b"{}"}, thresholds_with()),
+        "{tmp}/model/model.keras: damaged Keras model file (lacks config.json, model.weights.h5)",
+    ),
+    Case(
+        "model-is-an-image",
+        lambda t: ("predict", ["--model", str(write_image(t / "x.png")), str(t / "x.png")]),
+        "--model {tmp}/x.png: not a .keras model file",
+    ),
+    Case(
+        "thresholds-a-number-for-a-list",
+        lambda t: model_folder(t, KERAS_LIKE, thresholds_with(thresholds=5)),
+        "thresholds.json: thresholds is 5; expected a list of numbers in [0, 1]",
+    ),
+    Case(
+        "thresholds-a-string-for-a-size",
+        lambda t: model_folder(t, KERAS_LIKE, thresholds_with(input_size="96")),
+        'thresholds.json: input_size is "96"; expected a whole number from 32 to 2048',
+    ),
+    Case(
+        "thresholds-nan",
+        lambda t: model_folder(t, KERAS_LIKE, thresholds_with().replace("0.4", "NaN")),
+        "thresholds.json: not a readable thresholds file (NaN is not a number JSON allows)",
+    ),
+    Case(
+        "thresholds-null",
+        lambda t: model_folder(t, KERAS_LIKE, thresholds_with(thresholds=[0.5, None])),
+        "thresholds.json: thresholds is [0.5, null]; expected a list of numbers in [0, 1]",
     ),
     # every number has a range, checked before any work; study names stay inside --storage
     Case("seed-negative", lambda t: train_args(t, "--seed", "-1"), "--seed: expected a whole"),
@@ -367,8 +593,8 @@ def warm_imports():
     import keras  # noqa: F401
 
 
-def test_the_table_holds_58_distinct_cases():
-    assert len({case.id for case in CASES}) == len(CASES) == 58
+def test_the_table_holds_85_distinct_cases():
+    assert len({case.id for case in CASES}) == len(CASES) == 85
 
 
 @pytest.mark.parametrize("case", [case.param() for case in CASES])
@@ -392,6 +618,27 @@ def test_a_user_mistake_is_one_line_exit_2_and_nothing_written(
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     assert "Traceback" not in err
     assert case.message.format(tmp=tmp_path) in lines[0]
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    ("cache", "message"),
+    [
+        ("cache", "FERTUNE_CACHE {tmp}/cache: exists and is not a folder"),
+        ("cache/sub", "FERTUNE_CACHE {tmp}/cache/sub: {tmp}/cache is a file, not a folder"),
+    ],
+)
+def test_an_unusable_cache_folder_is_one_line_for_the_built_in_set(
+    cache: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd
+):
+    (tmp_path / "cache").write_text("a file where the cache folder should be")
+    monkeypatch.setenv("FERTUNE_CACHE", str(tmp_path / cache))
+    before = snapshot(tmp_path)
+    capfd.readouterr()
+    code = summary_main(["--json"])
+    err = capfd.readouterr().err
+    assert code == 2
+    assert err.strip() == "error: " + message.format(tmp=tmp_path)
     assert snapshot(tmp_path) == before
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from core.errors import ConfigError
+from core.errors import ConfigError, first_line
 
 # `ray up` copies the prepared cluster config to the head and starts the autoscaler with it.
 BOOTSTRAP_CONFIG = Path("~/ray_bootstrap_config.yaml")
@@ -38,7 +38,7 @@ def load_cluster_config(path: str | Path) -> dict[str, Any]:
     try:
         config = yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"{path}: cannot read a cluster config ({_first_line(error)})") from None
+        raise ConfigError(f"{path}: cannot read a cluster config ({first_line(error)})") from None
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: a cluster config is a mapping, got {type(config).__name__}")
     return config
@@ -51,7 +51,7 @@ def validate_cluster_config(config: Mapping[str, Any], name: str = "cluster conf
     try:
         prepared = validate_autoscaler_config(dict(config))
     except Exception as error:  # jsonschema, ValueError, AssertionError, click's abort ...
-        message = getattr(error, "message", None) or _first_line(error)
+        message = getattr(error, "message", None) or first_line(error)
         raise ConfigError(f"{name}: {message}") from None
     return prepared
 
@@ -156,8 +156,3 @@ def require_shared_storage(
             f"--storage {storage} is a folder on this machine only, but the cluster adds nodes "
             f"on demand (node types {', '.join(sorted(growing))}); {advice}"
         )
-
-
-def _first_line(error: object) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

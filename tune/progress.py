@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from ray import tune
 
+from core.errors import first_line
+
 from .results import trial_status
 
 
@@ -145,8 +147,7 @@ def last_error(trial) -> str:
     except Exception:  # no file (an error Tune does not pickle), or one that does not load
         return "see its error file"
     cause = getattr(error, "cause", None) or error
-    first = next((line.strip() for line in str(cause).splitlines() if line.strip()), "")
-    return f"{type(cause).__name__}: {first}"
+    return f"{type(cause).__name__}: {first_line(cause)}"
 
 
 def _short(value) -> str:

@@ -12,6 +12,8 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from core.errors import first_line
+
 SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray stays on 127.0.0.1
 
 
@@ -62,8 +64,9 @@ class OneLineErrors(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and record.exc_info[1] is not None:
             error = record.exc_info[1]
-            first = (str(error).strip().splitlines() or [""])[0]
-            record.msg = f"{record.getMessage().rstrip()} {type(error).__name__}: {first}"
+            record.msg = (
+                f"{record.getMessage().rstrip()} {type(error).__name__}: {first_line(error)}"
+            )
             record.args = ()
             record.exc_info = None
             record.exc_text = None

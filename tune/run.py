@@ -15,6 +15,7 @@ from pathlib import Path
 import search_spaces
 from core.cli import (
     Parser,
+    add_data_option,
     add_target_option,
     backbone_weights,
     exits_cleanly,
@@ -28,7 +29,8 @@ from core.config import targets_from_options
 from core.errors import ConfigError
 from core.labels import parse_au_list
 
-from .storage import check_local_storage, is_remote, join_storage, resolve_storage
+from .saved_state import TUNER_FILE, repair_saved_state
+from .storage import check_local_storage, is_remote, join_storage, local_folder, resolve_storage
 from .study import SCHEDULERS, SEARCH_METHODS, StudySettings
 
 # Options whose value goes into StudySettings as it is (dest = field name).
@@ -71,7 +73,7 @@ def build_parser() -> Parser:
     )
     add = parser.add_argument
     add("--space", default="large_sample", help=f"one of: {', '.join(search_spaces.names())}")
-    add("--data", help="CK+ folder or CSV manifest (default: the built-in synthetic set)")
+    add_data_option(parser)
     add("--num-samples", type=positive_int, help="trials to run (default: the space's)")
     add("--max-concurrent", type=positive_int, help="trials at once (default: fits the CPUs, <= 4)")
     add("--cpus-per-trial", type=positive_float, default=1.0)
@@ -155,8 +157,33 @@ def plan_resources(settings: StudySettings, args) -> StudySettings:
     return planned
 
 
+# What --resume may be given: where the study is, how to reach Ray, and whether to write the
+# report. Everything else is the study's own, saved in study.json and Tune's tuner.pkl.
+RESUME_OPTIONS = frozenset(
+    {"resume", "name", "storage", "address", "dashboard", "shared_storage", "no_report"}
+)
+
+
+def refuse_changes_on_resume(args, parser: Parser) -> None:
+    """A resumed study runs as it was saved: an option that would change it is refused, not
+    silently ignored."""
+    changed = [
+        action.option_strings[0]
+        for action in parser._actions  # argparse keeps no public list of a parser's options
+        if action.dest not in RESUME_OPTIONS
+        and action.dest in vars(args)  # not --help
+        and getattr(args, action.dest) != action.default
+    ]
+    if changed:
+        raise ConfigError(
+            f"--resume continues the study as it was saved (study.json): "
+            f"{', '.join(changed)} cannot be given with it"
+        )
+
+
 def load_study_to_resume(args) -> StudySettings:
-    """The saved settings of the study --name in --storage."""
+    """The saved settings of the study --name in --storage: the folder named, even when it was
+    renamed or copied since (its study.json still holds the old name)."""
     if not args.name:
         raise ConfigError("--resume needs --name NAME of the study to continue")
     storage = resolve_storage(args.storage)
@@ -165,14 +192,29 @@ def load_study_to_resume(args) -> StudySettings:
         raise ConfigError(f"--resume --name {args.name}: no study at {folder}")
     settings = StudySettings.load(folder)  # a folder or a URI
     settings.storage = storage
+    settings.name = args.name
+    settings.report = settings.report and not args.no_report
+    local = local_folder(folder)  # None for an object store
+    if local is not None:
+        if not (local / TUNER_FILE).is_file():
+            raise ConfigError(
+                f"--resume --name {args.name}: {folder} holds no saved Tune state ({TUNER_FILE} "
+                "is missing): the study never started; remove the folder or pick another name, "
+                "and start it without --resume"
+            )
+        note = repair_saved_state(local)  # Tune would silently start over on a damaged file
+        if note:
+            print(note, flush=True)
     return settings
 
 
 @exits_cleanly
 def main(argv: list[str] | None = None) -> int:
     """Run (or resume) a study; a user's mistake is one line and exit code 2."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.resume:
+        refuse_changes_on_resume(args, parser)
         settings = load_study_to_resume(args)
     else:
         settings = settings_from_args(args)

@@ -23,6 +23,7 @@ from core.errors import StorageError
 from core.files import replace_atomically, write_bytes_atomically
 
 BACKUP_NAME = "state-backup.zip"
+TUNER_FILE = "tuner.pkl"  # Tune's saved Tuner: written once when the study starts
 # Tune's own names (TuneController.CKPT_FILE_TMPL, SearchGenerator.CKPT_FILE_TMPL,
 # Searcher.CKPT_FILE_TMPL), each with the session's start time in the star.
 STATE_PATTERNS = ("experiment_state-*.json", "search_gen_state-*.json", "searcher-state-*.pkl")

@@ -10,7 +10,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from core.errors import ConfigError
+from core.errors import ConfigError, first_line
+from core.files import check_output_folder
 
 
 def is_remote(storage: str) -> bool:
@@ -54,7 +55,7 @@ def read_text(location: str) -> str | None:
         with filesystem.open_input_stream(path) as stream:
             return stream.read().decode()
     except (OSError, ValueError, pyarrow.ArrowException) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = first_line(error)
         raise ConfigError(f"--resume: cannot read {location} ({reason})") from None
 
 
@@ -63,14 +64,8 @@ def check_local_storage(storage: str) -> None:
 
     Only the check is made here; nothing is created until the study starts writing.
     """
-    if is_remote(storage):
-        return
-    path = Path(storage)
-    existing = next((p for p in (path, *path.parents) if p.exists()), None)
-    if existing is None or not existing.is_dir():
-        raise ConfigError(f"--storage {storage}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"--storage {storage}: {existing} is not writable")
+    if not is_remote(storage):
+        check_output_folder("--storage", Path(storage))
 
 
 def storage_is_full(storage: str, probe_bytes: int = 1 << 16) -> bool:

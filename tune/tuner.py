@@ -14,7 +14,6 @@ from core.dataset import TrainingData
 from core.errors import StorageError
 
 from .ray_compat import one_line_tune_errors, restored_search_alg
-from .saved_state import repair_saved_state
 from .storage import local_folder, storage_is_full
 from .study import StudySettings, trial_name
 
@@ -174,10 +173,6 @@ def run_study(settings: StudySettings, data: TrainingData, resume: bool, started
     )
     tensorboard = f"tensorboard --logdir {settings.experiment_path} --host 127.0.0.1"
     print(f"TensorBoard while it runs: {tensorboard}", flush=True)
-    if resume and (folder := local_folder(settings.experiment_path)) is not None:
-        note = repair_saved_state(folder)  # Tune would silently start over on a damaged file
-        if note:
-            print(note, flush=True)
     tuner = build_tuner(settings, data, restore=resume)
     if not resume:
         settings.save_to_storage()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
-import uuid
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -13,7 +14,13 @@ import cv2
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ..paths import cache_root
+from ..files import (
+    check_output_folder,
+    process_alive,
+    remove_stale_temporaries,
+    temporary_path,
+)
+from ..paths import cache_name, cache_root
 from .draw import draw_frame
 from .plan import GENERATOR_VERSION, SequencePlan, SubjectPlan, plan_dataset
 
@@ -85,6 +92,20 @@ def _clean_context() -> multiprocessing.context.BaseContext:
     return context
 
 
+def exit_with(parent_pid: int) -> None:
+    """A pool worker's initializer: the worker ends within a second of the command that
+    started it (after a `kill -9` of the command, workers went on drawing for minutes). A
+    forkserver worker's parent is the fork server, which itself waits for its workers, so the
+    worker watches the command's pid rather than its parent's."""
+
+    def watch() -> None:
+        while process_alive(parent_pid):
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def generate(
     root: Path,
     *,
@@ -109,7 +130,9 @@ def generate(
         for subject in subjects:
             write_subject(root, subject, seed, frames_per_sequence)
         return root
-    with ProcessPoolExecutor(n_workers, mp_context=_clean_context()) as pool:
+    with ProcessPoolExecutor(
+        n_workers, mp_context=_clean_context(), initializer=exit_with, initargs=(os.getpid(),)
+    ) as pool:
         jobs = [
             pool.submit(write_subject, root, subject, seed, frames_per_sequence)
             for subject in subjects
@@ -131,8 +154,10 @@ def builtin_root(
     final = base / f"synthetic-v{GENERATOR_VERSION}-seed{seed}-s{n_subjects}-n{n_labelled}"
     if final.is_dir():
         return final
+    check_output_folder(cache_name(), base)  # the set cannot be drawn anywhere else
     base.mkdir(parents=True, exist_ok=True)
-    temp = base / f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    remove_stale_temporaries(base)
+    temp = temporary_path(base, final.name)
     try:
         generate(temp, seed=seed, n_subjects=n_subjects, n_labelled=n_labelled)
         try:

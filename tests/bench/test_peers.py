@@ -31,11 +31,18 @@ def test_peers_benchmark_runs_every_tool_in_tiny_mode(small_synthetic: Path, tmp
         assert run["epochs"] >= 1 and run["cpu_s"] > 0, run
         assert math.isfinite(run["best_val_score"]), run
         assert 0 <= run["test_emotion_accuracy"] <= 1 and 0 <= run["test_au_f1_macro"] <= 1, run
+        times = [at for at, _ in run["curve"]]
+        assert len(times) == run["epochs"] and times == sorted(times), run
+        assert times[0] > 0 and times[-1] < run["wall_s"], run
+        best = max(score for _, score in run["curve"])
+        assert best == pytest.approx(run["best_val_score"]), run
     assert sum(run["trials_started"] for run in runs if run["tool"] == "ours") <= 2
     table = (tmp_path / "table.md").read_text()
     for tool in peers.TOOLS:
         assert f"| {tool} |" in table
     assert "goal ours/kt-hyperband <= 0.5" in table and "goal ours/optuna <= 0.7" in table
+    assert "| tool | 25% (22 s) | 50% (45 s) | 75% (68 s) | 100% (90 s) | run's end |" in table
+    assert "goal ours best-so-far >= every peer's at every budget point: " in table
     assert table.splitlines()[0] in done.stdout
 
 
@@ -67,3 +74,28 @@ def test_time_ratio_is_a_bound_when_a_tool_never_reached_the_targets(
     rows = peers.summarise([run_of(peers, "ours", *ours), run_of(peers, "optuna", *peer)])
     (line,) = [line for line in peers.goal_lines(rows) if "optuna" in line]
     assert line == f"goal ours/optuna <= 0.7: {shown}, {'met' if met else 'NOT met'}"
+
+
+def test_the_anytime_table_takes_medians_of_the_best_so_far_and_names_every_lead_lost(peers):
+    def run(tool: str, curve: list[tuple[float, float]]):
+        return peers.Run(outcome={"tool": tool, "seed": 0, "curve": curve}, wall_s=1, cpu_s=1)
+
+    runs = [
+        run("ours", [(10, 0.2), (60, 0.5)]),
+        run("ours", [(30, 0.4), (90, 0.6)]),
+        run("ours", [(80, 0.3)]),
+        run("optuna", [(20, 0.45), (95, 0.7)]),
+        run("optuna", [(20, 0.35)]),
+        run("optuna", [(20, 0.1)]),
+    ]
+    rows = {row["tool"]: row for row in peers.anytime(runs, budget_s=100)}
+    # ours at 25 s: 0.2, nothing, nothing -> median none; at 100 s: 0.5, 0.6, 0.3 -> 0.5
+    assert rows["ours"][0.25] == -math.inf and rows["ours"][1.0] == 0.5
+    assert rows["optuna"][0.25] == 0.35 and rows["optuna"][1.0] == 0.35
+    assert rows["ours"]["end"] == 0.5
+    goal = peers.anytime_goal(list(rows.values()))
+    assert goal.startswith("goal ours best-so-far >= every peer's at every budget point: NOT met")
+    assert "optuna at 25% (0.350 > -inf)" in goal and "optuna at 50%" in goal
+    assert "optuna at 100%" not in goal
+    table = peers.format_anytime(list(rows.values()), budget_s=100)
+    assert "| ours | none yet | 0.200 | 0.400 | 0.500 | 0.500 |" in table

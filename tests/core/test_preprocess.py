@@ -15,16 +15,16 @@ from core.sources import read_ckplus
 
 def test_sixteen_bit_rgba_and_palette_images_are_converted(tmp_path: Path):
     sixteen = tmp_path / "16.png"
-    cv2.imwrite(str(sixteen), np.full((10, 12), 40000, dtype=np.uint16))
+    cv2.imwrite(str(sixteen), np.full((30, 36), 40000, dtype=np.uint16))
     rgba = tmp_path / "rgba.png"
-    Image.new("RGBA", (12, 10), (200, 100, 50, 128)).save(rgba)
+    Image.new("RGBA", (36, 30), (200, 100, 50, 128)).save(rgba)
     palette = tmp_path / "palette.png"
-    Image.new("RGB", (12, 10), (10, 200, 10)).convert("P").save(palette)
+    Image.new("RGB", (36, 30), (10, 200, 10)).convert("P").save(palette)
     assert read_grey(sixteen).dtype == np.uint8 and read_grey(sixteen)[0, 0] == 40000 >> 8
-    assert read_grey(rgba).shape == (10, 12)
+    assert read_grey(rgba).shape == (30, 36)
     expected_rgba = round(0.299 * 200 + 0.587 * 100 + 0.114 * 50)
     assert abs(int(read_grey(rgba)[0, 0]) - expected_rgba) <= 1
-    assert read_grey(palette).shape == (10, 12) and read_grey(palette).dtype == np.uint8
+    assert read_grey(palette).shape == (30, 36) and read_grey(palette).dtype == np.uint8
 
 
 @pytest.mark.parametrize(
@@ -75,7 +75,7 @@ def test_preparation_is_cached_and_keyed_by_settings(small_ckplus: Path, tmp_pat
     np.testing.assert_array_equal(first.images, second.images)
     prepare(source, size=40, cache_dir=cache, progress=False)
     assert len(list(cache.glob("[0-9a-f]*[0-9a-f]"))) == 3
-    assert not list(cache.glob("*.tmp"))
+    assert not list(cache.glob(".*.tmp-*"))
 
 
 def test_second_preparation_reads_the_cache(small_ckplus: Path, tmp_path: Path, monkeypatch):
@@ -86,6 +86,43 @@ def test_second_preparation_reads_the_cache(small_ckplus: Path, tmp_path: Path, 
     assert again.images.shape == (4, 32, 32)
     assert again.emotions.tolist() == [r.emotion for r in source.records]
     assert again.aus.shape == (4, 15)
+
+
+def zero_the_pixels(images_npy: Path) -> None:
+    """Keep the .npy header, zero the data: a valid-looking array of black images."""
+    content = images_npy.read_bytes()
+    header = len(content) - 4 * 32 * 32
+    images_npy.write_bytes(content[:header] + bytes(4 * 32 * 32))
+
+
+def cut_in_half(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (zero_the_pixels, "its contents do not match their checksums"),
+        (cut_in_half, "ValueError"),
+        (lambda path: (path.parent / "checksums.json").unlink(), "FileNotFoundError"),
+    ],
+)
+def test_a_damaged_cache_is_said_once_prepared_again_and_repaired(
+    small_ckplus: Path, tmp_path: Path, capsys, damage, reason: str
+):
+    source = read_ckplus(small_ckplus)
+    first = prepare(source, size=32, cache_dir=tmp_path, progress=False)
+    (images_npy,) = tmp_path.glob("*/images.npy")
+    damage(images_npy)
+    capsys.readouterr()
+    second = prepare(source, size=32, cache_dir=tmp_path, progress=False)
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"warning: preparation cache {images_npy.parent} is damaged (")
+    assert reason in line and line.endswith("preparing the images again")
+    np.testing.assert_array_equal(second.images, first.images)
+    third = prepare(source, size=32, cache_dir=tmp_path, progress=False)
+    assert capsys.readouterr().err == ""  # the cache was written again, whole
+    np.testing.assert_array_equal(third.images, first.images)
 
 
 def test_a_bad_image_stops_preparation_and_writes_no_cache(small_ckplus: Path, tmp_path: Path):

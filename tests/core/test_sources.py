@@ -196,3 +196,16 @@ def test_summary_cli_reports_user_error_without_traceback(tmp_path: Path, capsys
     assert summary_main([str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
+
+
+def test_label_files_and_manifests_with_a_utf8_byte_order_mark_read_as_without(tmp_path: Path):
+    from core.sources import parse_emotion_file, parse_facs_file
+
+    emotion = tmp_path / "e.txt"
+    emotion.write_bytes(b"\xef\xbb\xbf   5.0000000e+00\n")
+    facs = tmp_path / "f.txt"
+    facs.write_bytes(b"\xef\xbb\xbf   1.0000000e+00   2.0000000e+00\n")
+    plain = tmp_path / "p.txt"
+    plain.write_bytes(b"   5.0000000e+00\n")
+    assert parse_emotion_file(emotion) == parse_emotion_file(plain)
+    assert parse_facs_file(facs) == {1: 2}

@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import re
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -145,10 +146,15 @@ def test_interrupted_study_resumes_with_every_trial_once(small_synthetic: Path, 
     output, _ = driver.communicate(timeout=180)
     assert driver.returncode == 130, output
     assert f"--resume --name cut --storage {tmp_path}" in output
+    # The copy is what goes on: the original folder must not be read from or written to.
+    shutil.copytree(study, tmp_path / "copy")
+    original, study = study, tmp_path / "copy"
+    untouched = {p: p.stat().st_mtime_ns for p in original.rglob("*")}
     before = [p.name for p in study.glob("trial_*/progress.csv")]
-    resumed = start_study(["--resume", "--name", "cut", "--storage", str(tmp_path)])
+    resumed = start_study(["--resume", "--name", "copy", "--storage", str(tmp_path)])
     output, _ = resumed.communicate(timeout=400)
     assert resumed.returncode == 0, output
+    assert {p: p.stat().st_mtime_ns for p in original.rglob("*")} == untouched
     table = pd.read_csv(study / "results.csv", dtype={"trial_id": str})
     assert len(table) == 4 and table["trial_id"].is_unique
     assert set(table["status"]) <= {"met-targets", "pruned", "finished"}

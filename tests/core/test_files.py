@@ -1,0 +1,111 @@
+"""core.files: bounded reads, strict JSON, temporaries of dead writers, workers that die with
+their parent."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.errors import DataError
+from core.files import (
+    read_bounded,
+    remove_stale_temporaries,
+    strict_json,
+    temporary_path,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def dead_pid() -> int:
+    """The id of a process that has ended (and was reaped)."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_temporaries_of_dead_writers_are_removed_and_live_ones_kept(tmp_path: Path):
+    dead = tmp_path / f".set.tmp-{dead_pid()}-0123abcd"
+    (dead / "sub").mkdir(parents=True)
+    (dead / "sub" / "frame.png").write_bytes(b"half")
+    dead_file = tmp_path / f".images.npy.tmp-{dead_pid()}-feedf00d"
+    dead_file.write_bytes(b"half")
+    live = temporary_path(tmp_path, "set")
+    live.mkdir()
+    finished = tmp_path / "set"
+    finished.mkdir()
+    remove_stale_temporaries(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "set"])
+
+
+def test_a_device_is_refused_before_it_is_read(tmp_path: Path):
+    link = tmp_path / "frame.png"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(DataError, match=r"frame.png: not a regular file \(a character device\)"):
+        read_bounded(link, 1 << 20)
+
+
+def test_a_file_over_its_limit_is_refused(tmp_path: Path):
+    big = tmp_path / "labels.csv"
+    big.write_bytes(b"x" * 101)
+    assert read_bounded(big, 101) == b"x" * 101
+    with pytest.raises(DataError, match="101 bytes or more, over the 100 such a file may have"):
+        read_bounded(big, 100)
+
+
+def test_strict_json_writes_null_for_what_is_not_a_number():
+    text = strict_json({"f1": math.nan, "per_au": [1.0, math.inf], "n": 3})
+    assert json.loads(text) == {"f1": None, "per_au": [1.0, None], "n": 3}
+    assert "NaN" not in text and "Infinity" not in text
+
+
+def test_pool_workers_die_with_the_command_that_started_them(tmp_path: Path):
+    script = tmp_path / "pool.py"
+    script.write_text(
+        "import time\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "import os\n"
+        "from core.synthetic.write import _clean_context, exit_with\n"
+        "if __name__ == '__main__':\n"
+        "    with ProcessPoolExecutor(2, mp_context=_clean_context(),"
+        " initializer=exit_with, initargs=(os.getpid(),)) as pool:\n"
+        "        futures = [pool.submit(time.sleep, 600) for _ in range(2)]\n"
+        "        time.sleep(1)\n"
+        "        print(' '.join(str(p) for p in pool._processes), flush=True)\n"
+        "        time.sleep(600)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        workers = [int(pid) for pid in parent.stdout.readline().split()]
+        assert len(workers) == 2
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(alive(pid) for pid in workers):
+            time.sleep(0.2)
+        assert not any(alive(pid) for pid in workers), "pool workers outlived their parent"
+    finally:
+        parent.kill()
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie awaiting its reaper."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
