@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 TOOLS = ("ours", "kt-hyperband", "kt-bayes", "optuna", "ray-random")
+# Variants of ours, run only when named (--tools): what a setting changes against the default.
+VARIANTS = {"ours-one-at-a-time": ["--max-concurrent", "1", "--cpus-per-trial", "2"]}
+ALL_TOOLS = (*TOOLS, *VARIANTS)
 
 
 @dataclass
@@ -185,6 +188,7 @@ def run_study(job: Job, space, data, outcome: Outcome) -> None:
         argv += ["--data", job.data]
     if job.tool == "ray-random":
         argv += ["--search", "random", "--scheduler", "none"]
+    argv += VARIANTS.get(job.tool, [])
     started = time.monotonic()
     code = main(argv)
     outcome.search_s = time.monotonic() - started
@@ -342,6 +346,7 @@ def run_optuna(job: Job, space, data, outcome: Outcome) -> None:
 
 RUNNERS = {
     "ours": run_study,
+    **{variant: run_study for variant in VARIANTS},
     "ray-random": run_study,
     "kt-hyperband": run_keras_tuner,
     "kt-bayes": run_keras_tuner,
@@ -375,7 +380,7 @@ def visible_gpus() -> int:
 
 def parse_job(argv: list[str]) -> Job:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("tool", choices=TOOLS)
+    parser.add_argument("tool", choices=ALL_TOOLS)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--space", required=True)
     parser.add_argument("--budget-s", type=float, required=True)

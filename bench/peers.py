@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from peer_runners import TOOLS  # bench/ is on sys.path when this file runs
+from peer_runners import ALL_TOOLS, TOOLS  # bench/ is on sys.path when this file runs
 
 HERE = Path(__file__).resolve().parent
 RUNNER = HERE / "peer_runners.py"
@@ -105,7 +105,7 @@ def anytime(runs: list[Run], budget_s: float) -> list[dict[str, Any]]:
     """Per tool, the median over seeds of the best-so-far validation score at each budget point
     (time since the launch, so start-up is spent budget), and at the run's end."""
     rows = []
-    for tool in TOOLS:
+    for tool in ALL_TOOLS:
         mine = [r for r in runs if r.tool == tool]
         if mine:
             row: dict[str, Any] = {"tool": tool}
@@ -141,7 +141,7 @@ def anytime_goal(rows: list[dict[str, Any]]) -> str:
     behind = [
         f"{row['tool']} at {fraction:.0%} ({row[fraction]:.3f} > {ours[fraction]:.3f})"
         for row in rows
-        if row["tool"] != "ours"
+        if row["tool"] in TOOLS and row["tool"] != "ours"  # a variant of ours is no peer
         for fraction in BUDGET_POINTS
         if row[fraction] > ours[fraction]
     ]
@@ -155,7 +155,7 @@ def summarise(runs: list[Run]) -> list[dict[str, Any]]:
     ours = median([r.time_to_target for r in ours_runs])
     ours_wall = median([r.wall_s for r in ours_runs])
     rows = []
-    for tool in TOOLS:
+    for tool in ALL_TOOLS:
         mine = [r for r in runs if r.tool == tool]
         if not mine:
             continue
@@ -240,7 +240,7 @@ def goal_lines(rows: list[dict[str, Any]]) -> list[str]:
 def parse_args(argv: list[str] | None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--tools", nargs="+", choices=TOOLS, default=list(TOOLS))
+    parser.add_argument("--tools", nargs="+", choices=ALL_TOOLS, default=list(TOOLS))
     parser.add_argument("--space", default="large_sample")
     parser.add_argument("--budget-s", type=float, default=150.0, help="search seconds per run")
     parser.add_argument("--max-trials", type=int, default=8, help="x the space's max epochs")

@@ -20,10 +20,12 @@ from core.predict import main as predict_main
 from core.summary import main as summary_main
 from core.train import main as train_main
 from tests.conftest import Sequence, ck_float, make_ckplus, write_image
+from tune.report.cli import main as report_main
 from tune.run import main as tune_main
 
 CLIS: dict[str, Callable[[list[str]], int]] = {
     "predict": predict_main,
+    "report": report_main,
     "summary": summary_main,
     "train": train_main,
     "tune": tune_main,
@@ -145,15 +147,20 @@ def transfer_missing_weights(tmp: Path) -> tuple[str, list[str]]:
     return tune_args(tmp, "--space", "transfer", "--backbone-weights", str(tmp / "nope.h5"))
 
 
-def saved_study(tmp: Path, *, tuner: bool, damaged: bool = False) -> tuple[str, list[str]]:
-    """A study folder as `tune.run` leaves it: study.json; Tune's tuner.pkl and state files (the
-    experiment state cut short when `damaged`), no whole copy of them."""
+def saved_study(
+    tmp: Path, *, tuner: bool, damaged: bool = False, **study: object
+) -> tuple[str, list[str]]:
+    """A study folder as `tune.run` leaves it: study.json (with `study`'s values); Tune's
+    tuner.pkl and state files (the experiment state cut short when `damaged`), no whole copy."""
+    import json
     import pickle
 
-    from tune.study import StudySettings
+    from tune.study import STUDY_FILE, StudySettings
 
     folder = tmp / "runs" / "s"
     StudySettings(space="tiny", name="s", storage=str(tmp / "runs")).save(folder)
+    saved = json.loads((folder / STUDY_FILE).read_text())
+    (folder / STUDY_FILE).write_text(json.dumps({**saved, **study}))
     if tuner:
         (folder / "tuner.pkl").write_bytes(pickle.dumps({}))
     if damaged:
@@ -189,6 +196,15 @@ def ck_with_entry(relative: str, make: Callable[[Path], object], cli: str = "sum
         return train_args(tmp, data=root) if cli == "train" else summary_of(root, tmp)
 
     return setup
+
+
+def report_of(tmp: Path, name: str, content: str) -> tuple[str, list[str]]:
+    """`tune.report` on a finished-looking study folder whose `name` holds `content`."""
+    saved_study(tmp, tuner=True)
+    folder = tmp / "runs" / "s"
+    (folder / "results.csv").write_text("trial_id,order,status,epochs,score\n1,0,finished,3,0.5\n")
+    (folder / name).write_text(content)
+    return "report", [str(folder)]
 
 
 def nested_emotion(tmp: Path) -> tuple[str, list[str]]:
@@ -434,6 +450,11 @@ CASES = [
         "{tmp}/runs/s holds no saved Tune state (tuner.pkl is missing)",
     ),
     Case(
+        "resume-study-json-mistyped",
+        lambda t: saved_study(t, tuner=True, num_samples="8"),
+        'study.json is damaged (num_samples is "8", expected int)',
+    ),
+    Case(
         "resume-damaged-state-without-a-copy",
         lambda t: saved_study(t, tuner=True, damaged=True),
         "saved state is damaged (experiment_state-2026-11-25_10-00-00.json does not load",
@@ -508,6 +529,16 @@ CASES = [
         "every labelled image has emotion 'positive'; the emotion head needs at least two",
     ),
     # what the project wrote and reads back: a damaged file is named with what is wrong
+    Case(
+        "report-results-csv-damaged",
+        lambda t: report_of(t, "results.csv", "a,b\n1,2\n"),
+        "{tmp}/runs/s/results.csv: damaged (no column trial_id, order, status, epochs, score)",
+    ),
+    Case(
+        "report-study-json-mistyped",
+        lambda t: report_of(t, "study.json", '{"space": "tiny", "name": "s", "storage": 3}'),
+        "{tmp}/runs/s/study.json is damaged (storage is 3, expected str)",
+    ),
     Case(
         "model-random-bytes",
         lambda t: model_folder(t, os.urandom(256), thresholds_with()),
@@ -593,8 +624,8 @@ def warm_imports():
     import keras  # noqa: F401
 
 
-def test_the_table_holds_85_distinct_cases():
-    assert len({case.id for case in CASES}) == len(CASES) == 85
+def test_the_table_holds_88_distinct_cases():
+    assert len({case.id for case in CASES}) == len(CASES) == 88
 
 
 @pytest.mark.parametrize("case", [case.param() for case in CASES])

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+import math
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -98,10 +101,68 @@ class StudySettings:
         text = read_text(path)
         if text is None:
             raise ConfigError(f"--resume: {folder} holds no study ({STUDY_FILE} is missing)")
+        return cls.parse(text, f"--resume: {path}")
+
+    @classmethod
+    def parse(cls, text: str, where: str) -> StudySettings:
+        """study.json's text, every field checked against its type; ConfigError naming `where`
+        and the first thing wrong."""
         try:
-            return cls(**json.loads(text))
+            payload = json.loads(text)
+            if not isinstance(payload, dict):
+                raise TypeError(f"holds a {type(payload).__name__}, not an object")
+            settings = cls(**payload)
         except (ValueError, TypeError) as error:
-            raise ConfigError(f"--resume: {path} is damaged ({error})") from None
+            raise ConfigError(f"{where} is damaged ({error})") from None
+        wrong = settings.mistyped_field()
+        if wrong:
+            raise ConfigError(f"{where} is damaged ({wrong})")
+        return settings
+
+    def mistyped_field(self) -> str | None:
+        """The first field whose value is not of its declared type (a hand-edited or damaged
+        study.json), said as `field is VALUE, expected TYPE`; None when all fit."""
+        hints = typing.get_type_hints(type(self))
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if not fits(value, hints[item.name]):
+                shown = json.dumps(value)
+                shown = shown if len(shown) <= 40 else shown[:37] + "..."
+                expected = hints[item.name]
+                name = expected.__name__ if isinstance(expected, type) else str(expected)
+                return f"{item.name} is {shown}, expected {name}"
+        return None
+
+
+def fits(value: Any, hint: Any) -> bool:
+    """Whether a JSON value is of a dataclass field's type (str, int, float, bool, None, their
+    unions, list[...] and dict[str, ...]); a whole number is a float, a bool is not a number."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(fits(value, option) for option in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is Any:
+        return True
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return (
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        )
+    if hint is str:
+        return isinstance(value, str)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        return isinstance(value, list) and all(fits(v, item) for v in value)
+    if origin is dict:
+        key, item = typing.get_args(hint)
+        return isinstance(value, dict) and all(
+            fits(k, key) and fits(v, item) for k, v in value.items()
+        )
+    return False
 
 
 def cpu_caps(space: SearchSpace) -> dict[str, Any]:

@@ -9,21 +9,26 @@ from typing import Any
 import pandas as pd
 
 from core.dataset import TrainingData
-from core.errors import DataError
+from core.errors import DataError, first_line
+from core.files import TEXT_BYTES_LIMIT, read_bounded
 
 from ..study import STUDY_FILE, StudySettings
 
 BEST_CONFIG_FILE = "best_config.json"
+# What the report reads of every row (tune.results writes them all).
+RESULT_COLUMNS = ("trial_id", "order", "status", "epochs", "score")
 
 
 def load_settings(run_dir: Path) -> StudySettings:
-    """study.json of a study folder; a missing or damaged one is a one-line DataError."""
-    if not (run_dir / STUDY_FILE).is_file():
+    """study.json of a study folder; a missing or damaged one is a one-line error."""
+    path = run_dir / STUDY_FILE
+    if not path.is_file():
         raise DataError(f"{run_dir}: not a study folder ({STUDY_FILE} is missing)")
     try:
-        return StudySettings(**json.loads((run_dir / STUDY_FILE).read_text()))
-    except (ValueError, TypeError) as error:
-        raise DataError(f"{run_dir / STUDY_FILE}: damaged ({error})") from None
+        text = read_bounded(path, TEXT_BYTES_LIMIT).decode("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: cannot be read ({first_line(error)})") from None
+    return StudySettings.parse(text, str(path))
 
 
 def read_results(run_dir: Path) -> pd.DataFrame:
@@ -31,7 +36,14 @@ def read_results(run_dir: Path) -> pd.DataFrame:
     path = run_dir / "results.csv"
     if not path.is_file():
         raise DataError(f"{path}: missing; the study has not finished once yet")
-    return pd.read_csv(path, dtype={"trial_id": str, "node_id": str})  # hex ids stay text
+    try:
+        table = pd.read_csv(path, dtype={"trial_id": str, "node_id": str})  # hex ids stay text
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: damaged ({first_line(error)})") from None
+    missing = [column for column in RESULT_COLUMNS if column not in table.columns]
+    if missing:
+        raise DataError(f"{path}: damaged (no column {', '.join(missing)})")
+    return table
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
