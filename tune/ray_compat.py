@@ -7,9 +7,11 @@ the only module to change. Each function says what it reaches for and why no pub
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from core.errors import first_line
@@ -89,6 +91,25 @@ def grid_trials(grid: Any) -> list[Any]:
     """The Trial objects behind a ResultGrid: status, retries and checkpoints, which the public
     `Result`s lack (`ResultGrid._experiment_analysis.trials`)."""
     return list(grid._experiment_analysis.trials)
+
+
+def move_experiment(experiment: Any, folder: Path) -> None:
+    """Point a restored search generator's Experiment at the study's folder on this machine.
+
+    Tune restores its trials into the folder it is given (`TuneController._restore_trials`
+    copies each one's StorageContext with the new path), but the search generator's saved
+    Experiment (`SearchGenerator._experiment`, whose `spec["storage"]` every new trial gets)
+    keeps the old one: a resumed copy of a study created its new trials in the original. The
+    same three fields are set here.
+    """
+    storage = experiment.spec.get("storage") if experiment is not None else None
+    if storage is None:
+        return
+    moved = copy.copy(storage)
+    moved.storage_fs_path = str(folder.parent)
+    moved.experiment_dir_name = folder.name
+    experiment.spec["storage"] = moved
+    experiment.storage = moved
 
 
 def restored_search_alg(tuner: Any) -> Any:

@@ -97,9 +97,10 @@ def repair_saved_state(study: Path) -> str | None:
         return None
     backup = read_backup(study)
     names = ", ".join(path.name for path in damaged)
+    names += " does not load" if len(damaged) == 1 else " do not load"
     if backup is None:
         raise StorageError(
-            f"--resume: {study}: the study's saved state is damaged ({names} does not load: "
+            f"--resume: {study}: the study's saved state is damaged ({names}: "
             f"written while the disk was full?) and there is no whole copy ({BACKUP_NAME})"
         )
     try:
@@ -113,6 +114,6 @@ def repair_saved_state(study: Path) -> str | None:
         raise StorageError(f"--resume: {study}: cannot put back the whole copy ({error})") from None
     saved = time.strftime("%H:%M:%S", time.localtime((study / BACKUP_NAME).stat().st_mtime))
     return (
-        f"note: the study's saved state was damaged ({names} does not load: written while the "
+        f"note: the study's saved state was damaged ({names}: written while the "
         f"disk was full?); resuming from its last whole copy, saved at {saved}"
     )

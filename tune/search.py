@@ -12,7 +12,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from search_spaces import Choice, IntRange, LogUniform, SearchSpace, Uniform
 
-from .ray_compat import save_state_this_step
+from .ray_compat import move_experiment, save_state_this_step
 from .saved_state import save_backup
 
 METRIC = "score"  # best-so-far combined validation score: fair at any epoch
@@ -122,6 +122,11 @@ class BackedUpSearch(SearchGenerator):
     def __init__(self, searcher: Searcher, study: Path | None) -> None:
         super().__init__(searcher)
         self.study = study
+
+    def restore_from_dir(self, dirpath: str) -> None:
+        super().restore_from_dir(dirpath)
+        if self.study is not None:  # new trials go where the study is now (a copy, a rename)
+            move_experiment(self._experiment, self.study)
 
     def save_to_dir(self, dirpath: str, session_str: str) -> None:
         # Tune writes the experiment state, then calls this: after it all three files are new.
