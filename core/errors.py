@@ -24,3 +24,8 @@ def first_line(error: object) -> str:
     report of a library's multi-line error keeps."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def shortened(text: str, most: int = 40) -> str:
+    """A value as a message quotes it: a 309-digit number is not echoed whole."""
+    return text if len(text) <= most else f"{text[: most - 3]}..."

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from .errors import DataError
+from .errors import DataError, shortened
 from .files import TEXT_BYTES_LIMIT, read_bounded
 from .labels import DEFAULT_AUS, emotion_from_code, emotion_from_text
 from .records import Record, Skip, Source
@@ -183,9 +183,9 @@ def _parse_whole(token: str, where: str, what: str) -> int:
     return int(value)
 
 
-def shown(token: str, most: int = 24) -> str:
-    """A value as a message quotes it: a 309-digit number is not echoed whole."""
-    return token if len(token) <= most else f"{token[: most - 3]}..."
+def shown(token: str) -> str:
+    """A label file's token as a message quotes it (shorter than the other values)."""
+    return shortened(token, most=24)
 
 
 def parse_emotion_file(path: Path) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 
 from .cli import MAX_PREPARED_SIZE
 from .config import MIN_INPUT_SIZE
-from .errors import DataError
+from .errors import DataError, shortened
 from .files import TEXT_BYTES_LIMIT, read_bounded, write_json_atomically
 from .labels import EMOTIONS
 from .preprocess import DEFAULT_FACE_MARGIN, PREPARATION_VERSION
@@ -102,8 +102,7 @@ def _texts(value: Any) -> bool:
 
 
 def _shown(value: Any) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return shortened(json.dumps(value))
 
 
 # Every field a model's user relies on: (check, what it should be).

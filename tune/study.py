@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from core.errors import ConfigError
+from core.errors import ConfigError, shortened
 from core.files import write_json_atomically
 from search_spaces import SearchSpace, get
 
@@ -126,8 +126,7 @@ class StudySettings:
         for item in fields(self):
             value = getattr(self, item.name)
             if not fits(value, hints[item.name]):
-                shown = json.dumps(value)
-                shown = shown if len(shown) <= 40 else shown[:37] + "..."
+                shown = shortened(json.dumps(value))
                 expected = hints[item.name]
                 name = expected.__name__ if isinstance(expected, type) else str(expected)
                 return f"{item.name} is {shown}, expected {name}"
