@@ -87,6 +87,19 @@ def add_data_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_detector_option(parser: argparse.ArgumentParser) -> None:
+    """--detector of every command that prepares images: part of the preparation settings."""
+    from .faces import DEFAULT_DETECTOR, DETECTORS
+
+    parser.add_argument(
+        "--detector",
+        choices=DETECTORS,
+        default=DEFAULT_DETECTOR,
+        help=f"face detector (default {DEFAULT_DETECTOR}: landmarks, eyes levelled; haar: "
+        "OpenCV's frontal cascade, faster, no alignment)",
+    )
+
+
 def int_in(low: int, high: int) -> Callable[[str], int]:
     """An argparse type: a whole number in [low, high], checked before any work starts."""
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DataError
+from .faces import DEFAULT_DETECTOR
 from .labels import DEFAULT_AUS, EMOTIONS
 from .preprocess import DEFAULT_PREPARED_SIZE, PreparedData, prepare
 from .sources import load_source
@@ -26,6 +27,7 @@ def load_training_data(
     seed: int = 0,
     aus: tuple[int, ...] = DEFAULT_AUS,
     prepared_size: int = DEFAULT_PREPARED_SIZE,
+    detector: str = DEFAULT_DETECTOR,
     peak_frames: int = 1,
     allow_outside_root: bool = False,
     progress: bool = True,
@@ -41,6 +43,6 @@ def load_training_data(
             f"{source.root}: every labelled image has emotion {EMOTIONS[only]!r}; the emotion "
             "head needs at least two classes"
         )
-    prepared = prepare(source, size=prepared_size, progress=progress)
+    prepared = prepare(source, size=prepared_size, detector=detector, progress=progress)
     split = split_by_subject(prepared.emotions, prepared.subjects, seed=seed)
     return TrainingData(prepared=prepared, split=split)

@@ -9,33 +9,32 @@ import os
 import re
 import shutil
 import sys
-import threading
 import warnings
 import zlib
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 from PIL import Image
 
 from .errors import DataError, first_line
+from .faces import DEFAULT_DETECTOR, Face, check_detector, detect_faces, face_square
 from .files import IMAGE_BYTES_LIMIT, read_bounded, remove_stale_temporaries, temporary_path
 from .paths import cache_root
 from .records import Record, Source
 
-PREPARATION_VERSION = 2  # 2: the cache holds checksums of what it holds
+PREPARATION_VERSION = 3  # 2: the cache holds checksums; 3: MTCNN and eye alignment
 CHECKSUM_FILE = "checksums.json"
 MIN_IMAGE_SIDE = 24  # the Haar face detector's window
 MAX_IMAGE_PIXELS = 100_000_000  # a 100-megapixel photograph; CK+ frames are 0.3
 MAX_SHOWN = f"{MAX_IMAGE_PIXELS // 1_000_000} million pixels any photograph here may have"
 DEFAULT_PREPARED_SIZE = 480
 DEFAULT_FACE_MARGIN = 1.6
-DETECTION_WIDTH = 320  # faces are searched on a copy this wide: 10x faster, same boxes
-CASCADE_FILE = "haarcascade_frontalface_default.xml"
-
-_thread_state = threading.local()
+DETECTION_BATCH = 16  # images whose faces are found in one call (MTCNN runs them as a batch)
 # A bad file is reported once, as a DataError naming it; OpenCV's own warnings would add lines.
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
@@ -51,6 +50,7 @@ class PreparedData:
     face_found: np.ndarray  # (n,) bool
     paths: list[str]
     au_list: tuple[int, ...]
+    detector: str = DEFAULT_DETECTOR  # the face detector the squares were cut with
 
     @property
     def size(self) -> int:
@@ -114,57 +114,45 @@ def _to_grey_uint8(image: np.ndarray) -> np.ndarray:
     return image
 
 
-def _cascade() -> cv2.CascadeClassifier:
-    """One classifier per thread: detectMultiScale is not documented as thread-safe."""
-    cascade = getattr(_thread_state, "cascade", None)
-    if cascade is None:
-        cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, CASCADE_FILE))
-        if cascade.empty():
-            raise RuntimeError(f"OpenCV's {CASCADE_FILE} could not be loaded (is OpenCV < 5?)")
-        _thread_state.cascade = cascade
-    return cascade
+@dataclass(frozen=True)
+class PreparedImage:
+    """One image as the model's square, with the face it was cut around and the turn applied."""
+
+    image: np.ndarray  # (size, size) uint8 grey
+    face: Face | None  # None: no face found, the image's centre square was used
+    angle: float  # degrees turned to level the eyes (0 without landmarks)
+
+    @property
+    def face_found(self) -> bool:
+        """Whether the square is cut around a detected face."""
+        return self.face is not None
 
 
-def detect_face(grey: np.ndarray) -> tuple[int, int, int, int] | None:
-    """The largest frontal face as (x, y, w, h) in the image's own pixels."""
-    scale = min(1.0, DETECTION_WIDTH / grey.shape[1])
-    small = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    min_side = max(24, int(min(small.shape) * 0.2))
-    faces = _cascade().detectMultiScale(
-        cv2.equalizeHist(small), scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side)
-    )
-    if len(faces) == 0:
-        return None
-    x, y, w, h = max(faces, key=lambda box: box[2] * box[3])
-    return tuple(int(round(v / scale)) for v in (x, y, w, h))
+def prepare_images(
+    paths: Sequence[Path],
+    size: int = DEFAULT_PREPARED_SIZE,
+    margin: float = DEFAULT_FACE_MARGIN,
+    detector: str = DEFAULT_DETECTOR,
+    pool: ThreadPoolExecutor | None = None,
+) -> list[PreparedImage]:
+    """The one code path from image files to model-ready squares: training, prediction and
+    core.prepare. Files are read and cut in `pool`'s threads; faces are found as one batch."""
+    run = pool.map if pool is not None else map
+    greys = list(run(read_grey, paths))
+    faces = detect_faces(greys, detector)
+
+    def cut(grey: np.ndarray, face: Face | None) -> PreparedImage:
+        square, angle = face_square(grey, face, margin)
+        interpolation = cv2.INTER_AREA if square.shape[0] > size else cv2.INTER_LINEAR
+        resized = cv2.resize(square, (size, size), interpolation=interpolation)
+        return PreparedImage(resized, face, angle)
+
+    return list(run(cut, greys, faces))
 
 
-def square_crop(grey: np.ndarray, centre: tuple[float, float], side: int) -> np.ndarray:
-    """A side x side window centred on `centre`; parts outside the image repeat its border."""
-    cx, cy = centre
-    left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
-    height, width = grey.shape
-    pad = max(0, -left, -top, left + side - width, top + side - height)
-    if pad:
-        grey = cv2.copyMakeBorder(grey, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        left, top = left + pad, top + pad
-    return grey[top : top + side, left : left + side]
-
-
-def prepare_image(
-    path: Path, size: int = DEFAULT_PREPARED_SIZE, margin: float = DEFAULT_FACE_MARGIN
-) -> tuple[np.ndarray, bool]:
-    """The one code path from an image file to a model-ready square: training and prediction."""
-    grey = read_grey(path)
-    face = detect_face(grey)
-    if face is None:
-        height, width = grey.shape
-        crop = square_crop(grey, (width / 2, height / 2), min(height, width))
-    else:
-        x, y, w, h = face
-        crop = square_crop(grey, (x + w / 2, y + h / 2), max(8, int(round(margin * max(w, h)))))
-    interpolation = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR
-    return cv2.resize(crop, (size, size), interpolation=interpolation), face is not None
+def prepare_image(path: Path, **settings: Any) -> PreparedImage:
+    """One image, as `prepare_images` prepares it."""
+    return prepare_images([path], **settings)[0]
 
 
 def prepare(
@@ -172,6 +160,7 @@ def prepare(
     *,
     size: int = DEFAULT_PREPARED_SIZE,
     margin: float = DEFAULT_FACE_MARGIN,
+    detector: str = DEFAULT_DETECTOR,
     cache: bool = True,
     cache_dir: Path | None = None,
     workers: int | None = None,
@@ -180,12 +169,17 @@ def prepare(
     """Prepare every record once; a second call on unchanged files reads the cache."""
     if size < 16:
         raise DataError(f"prepared size must be at least 16 pixels, got {size}")
+    try:
+        check_detector(detector)
+    except ValueError as error:
+        raise DataError(str(error)) from None
     if not source.records:
         raise DataError(f"{source.root}: no labelled images found")
-    cache_file = _cache_file(source.records, size, margin, cache_dir)
+    settings = {"size": size, "margin": margin, "detector": detector}
+    cache_file = _cache_file(source.records, settings, cache_dir)
     arrays = _load_cached(cache_file, len(source.records), size) if cache else None
     if arrays is None:
-        arrays = _prepare_all(source.records, size, margin, workers, progress)
+        arrays = _prepare_all(source.records, settings, workers, progress)
         if cache:
             _save_atomically(cache_file, arrays)
     images, face_found = arrays
@@ -198,40 +192,41 @@ def prepare(
         face_found=face_found,
         paths=[str(r.path) for r in records],
         au_list=tuple(source.aus),
+        detector=detector,
     )
 
 
 def _prepare_all(
-    records: list[Record], size: int, margin: float, workers: int | None, progress: bool
+    records: list[Record], settings: dict[str, Any], workers: int | None, progress: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     from tqdm import tqdm
 
+    size = settings["size"]
     images = np.empty((len(records), size, size), dtype=np.uint8)
     face_found = np.empty(len(records), dtype=bool)
-    workers = workers or os.cpu_count() or 1
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(lambda r: prepare_image(r.path, size, margin), records)
-        bar = tqdm(
-            results,
-            total=len(records),
-            desc="preparing images",
-            unit="img",
-            delay=1.0,
-            mininterval=0.5,
-            file=sys.stderr,
-            disable=not progress,
-        )
-        for index, (image, found) in enumerate(bar):
-            images[index] = image
-            face_found[index] = found
+    bar = tqdm(
+        total=len(records),
+        desc="preparing images",
+        unit="img",
+        delay=1.0,
+        mininterval=0.5,
+        file=sys.stderr,
+        disable=not progress,
+    )
+    with bar, ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        for start in range(0, len(records), DETECTION_BATCH):
+            chunk = [record.path for record in records[start : start + DETECTION_BATCH]]
+            for index, prepared in enumerate(prepare_images(chunk, **settings, pool=pool), start):
+                images[index] = prepared.image
+                face_found[index] = prepared.face_found
+            bar.update(len(chunk))
     return images, face_found
 
 
-def _cache_file(records: list[Record], size: int, margin: float, cache_dir: Path | None) -> Path:
+def _cache_file(records: list[Record], settings: dict[str, Any], cache_dir: Path | None) -> Path:
     """Keyed by every file's path, size and mtime, and by every preparation setting."""
     digest = hashlib.sha256()
-    settings = {"version": PREPARATION_VERSION, "size": size, "margin": margin}
-    digest.update(json.dumps(settings, sort_keys=True).encode())
+    digest.update(json.dumps({"version": PREPARATION_VERSION, **settings}, sort_keys=True).encode())
     for record in records:
         try:
             stat = record.path.stat()

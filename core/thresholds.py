@@ -15,19 +15,17 @@ from typing import Any
 from .cli import MAX_PREPARED_SIZE
 from .config import MIN_INPUT_SIZE
 from .errors import DataError, shortened
+from .faces import DETECTORS
 from .files import TEXT_BYTES_LIMIT, read_bounded, write_json_atomically
 from .labels import EMOTIONS
-from .preprocess import DEFAULT_FACE_MARGIN, PREPARATION_VERSION
+from .preprocess import DEFAULT_FACE_MARGIN, PREPARATION_VERSION, PreparedData
 
 THRESHOLDS_FILE = "thresholds.json"
 REQUIRED_KEYS = ("au_names", "thresholds", "input_size", "crop_fraction", "prepared_size")
 
 
 def thresholds_payload(
-    report: Mapping[str, Any],
-    config: Mapping[str, Any],
-    prepared_size: int,
-    face_margin: float = DEFAULT_FACE_MARGIN,
+    report: Mapping[str, Any], config: Mapping[str, Any], prepared: PreparedData
 ) -> dict[str, Any]:
     """From a test report's `au_tuned_on_val` section and the config the model was trained with."""
     tuned = report["au_tuned_on_val"]
@@ -40,18 +38,19 @@ def thresholds_payload(
         "emotions": list(EMOTIONS),
         "input_size": int(config["input_size"]),
         "crop_fraction": float(config.get("crop_fraction", 1.0)),
-        "prepared_size": int(prepared_size),
-        "face_margin": float(face_margin),
+        "prepared_size": prepared.size,
+        "face_margin": DEFAULT_FACE_MARGIN,
+        "face_detector": prepared.detector,
         "preparation_version": PREPARATION_VERSION,
     }
 
 
 def write_thresholds(
-    folder: Path, report: Mapping[str, Any], config: Mapping[str, Any], prepared_size: int
+    folder: Path, report: Mapping[str, Any], config: Mapping[str, Any], prepared: PreparedData
 ) -> Path:
     """Write `folder/thresholds.json` whole or not at all."""
     path = Path(folder) / THRESHOLDS_FILE
-    write_json_atomically(path, thresholds_payload(report, config, prepared_size))
+    write_json_atomically(path, thresholds_payload(report, config, prepared))
     return path
 
 
@@ -74,6 +73,7 @@ def read_thresholds(path: Path) -> dict[str, Any]:
     if missing:
         raise DataError(f"{path}: thresholds file lacks {', '.join(missing)}")
     payload.setdefault("face_margin", DEFAULT_FACE_MARGIN)
+    payload.setdefault("face_detector", "haar")  # the only detector before preparation v3
     payload.setdefault("emotions", list(EMOTIONS))
     for key, (valid, expected) in FIELDS.items():
         if not valid(payload[key]):
@@ -123,6 +123,7 @@ FIELDS = {
     "crop_fraction": (lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]"),
     "face_margin": (lambda v: _number(v) and 1 <= v <= 4, "a number from 1 to 4"),
     "emotions": (_texts, "a non-empty list of emotion names"),
+    "face_detector": (lambda v: v in DETECTORS, f"one of {', '.join(DETECTORS)}"),
 }
 
 

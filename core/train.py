@@ -8,12 +8,13 @@ history.json, thresholds.json and TensorBoard files into --out.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .cli import (
     MAX_PREPARED_SIZE,
     Parser,
     add_data_option,
+    add_detector_option,
     add_target_option,
     exits_cleanly,
     fraction,
@@ -27,6 +28,9 @@ from .cli import (
 from .config import MIN_INPUT_SIZE, full_config, targets_from_options
 from .files import check_output_folder, replace_atomically, write_json_atomically
 from .labels import parse_au_list
+
+if TYPE_CHECKING:
+    from .preprocess import PreparedData
 
 # Options that are config keys (dest = key); the rest (--data, --out, ...) say where and how.
 CONFIG_OPTIONS: tuple[str, ...] = (
@@ -82,6 +86,7 @@ def build_parser() -> Parser:
     add_target_option(parser)
     add("--aus", type=parse_au_list, help="AU list, e.g. 1,2,4 (default: the 15 CK+ AUs)")
     add("--prepared-size", type=int_in(MIN_INPUT_SIZE, MAX_PREPARED_SIZE), default=480)
+    add_detector_option(parser)
     add("--seed", type=seed, default=0)
     add("--threads", type=positive_int, help="TF threads (default: all cores)")
     add(
@@ -99,14 +104,14 @@ def config_from_args(args) -> dict[str, Any]:
     return config
 
 
-def save_outputs(out: Path, result, report: dict[str, Any], *, prepared_size: int) -> None:
+def save_outputs(out: Path, result, report: dict[str, Any], *, prepared: PreparedData) -> None:
     """model.keras, report.json, thresholds.json (core.predict) appear whole or not at all."""
     from .thresholds import write_thresholds
 
     replace_atomically(out / "model.keras", result.model.save)
     write_json_atomically(out / "history.json", result.history)
     write_json_atomically(out / "report.json", report)
-    write_thresholds(out, report, result.config, prepared_size)
+    write_thresholds(out, report, result.config, prepared)
 
 
 @exits_cleanly
@@ -129,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         aus=args.aus or DEFAULT_AUS,
         prepared_size=args.prepared_size,
+        detector=args.detector,
         allow_outside_root=args.allow_outside_root,
     )
     build_model({**config, "n_aus": data.prepared.aus.shape[1]})  # fail before writing
@@ -150,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     report = evaluate_on_test(result.model, result.config, data)
     report["training"] = training_summary(result)
     add_baselines(report, data, seed=args.seed)
-    save_outputs(args.out, result, report, prepared_size=data.prepared.size)
+    save_outputs(args.out, result, report, prepared=data.prepared)
     print(format_report(report))
     print(format_beside_baselines(report))
     training = report["training"]

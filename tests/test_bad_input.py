@@ -697,7 +697,7 @@ def test_unusual_image_formats_are_converted_to_8_bit_grey(kind: str, tmp_path: 
     peak = write_peak(root, kind)
     assert summary_main([str(root), "--json"]) == 0
     assert '"images": 9' in capsys.readouterr().out
-    prepared, _ = prepare_image(peak, size=32)
+    prepared = prepare_image(peak, size=32).image
     assert prepared.dtype == np.uint8 and prepared.shape == (32, 32)
 
 

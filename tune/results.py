@@ -104,7 +104,7 @@ def export_best(trial, data: TrainingData, out: Path, seed: int = 0) -> dict | N
     report["best_epoch"] = trial.last_result.get("best_epoch")
     replace_atomically(out / "model.keras", model.save)
     write_json_atomically(out / "report.json", report)
-    write_thresholds(out, report, trial.config, data.prepared.size)
+    write_thresholds(out, report, trial.config, data.prepared)
     print(format_report(report))
     print(format_beside_baselines(report, name=f"best trial {trial.trial_id}"))
     return report

@@ -16,6 +16,7 @@ import search_spaces
 from core.cli import (
     Parser,
     add_data_option,
+    add_detector_option,
     add_target_option,
     backbone_weights,
     exits_cleanly,
@@ -45,6 +46,7 @@ SETTINGS_OPTIONS = (
     "search",
     "scheduler",
     "reuse_workers",
+    "detector",
 )
 
 
@@ -74,6 +76,7 @@ def build_parser() -> Parser:
     add = parser.add_argument
     add("--space", default="large_sample", help=f"one of: {', '.join(search_spaces.names())}")
     add_data_option(parser)
+    add_detector_option(parser)
     add("--num-samples", type=positive_int, help="trials to run (default: the space's)")
     add("--max-concurrent", type=positive_int, help="trials at once (default: fits the CPUs, <= 4)")
     add("--cpus-per-trial", type=positive_float, default=1.0)
@@ -233,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=settings.seed,
         aus=tuple(settings.aus or DEFAULT_AUS),
         allow_outside_root=settings.allow_outside_root,
+        detector=settings.detector,
     )
     print(
         f"data: {len(data.prepared)} images, split train/val/test "

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError, shortened
+from core.faces import DEFAULT_DETECTOR
 from core.files import write_json_atomically
 from search_spaces import SearchSpace, get
 
@@ -57,6 +58,7 @@ class StudySettings:
     reuse_workers: bool = False
     # The target metrics' floors on this study's validation split (core.yardstick), for the report.
     floors: dict[str, float] = field(default_factory=dict)
+    detector: str = DEFAULT_DETECTOR  # the face detector the images are prepared with
 
     @property
     def experiment_path(self) -> str:
@@ -111,6 +113,7 @@ class StudySettings:
             payload = json.loads(text)
             if not isinstance(payload, dict):
                 raise TypeError(f"holds a {type(payload).__name__}, not an object")
+            payload.setdefault("detector", "haar")  # the only one before preparation v3
             settings = cls(**payload)
         except (ValueError, TypeError) as error:
             raise ConfigError(f"{where} is damaged ({error})") from None

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from core.errors import DataError
-from core.preprocess import crop_and_resize, prepare, prepare_image, read_grey, square_crop
+from core.faces import DEFAULT_DETECTOR, DETECTORS, square_crop
+from core.preprocess import crop_and_resize, prepare, prepare_image, read_grey
 from core.sources import read_ckplus
 
 
@@ -58,9 +59,10 @@ def test_no_face_falls_back_to_a_centre_crop(tmp_path: Path):
     image = np.zeros((60, 100), np.uint8)
     image[:, 20:80] = 255
     cv2.imwrite(str(path), image)
-    prepared, found = prepare_image(path, size=30)
-    assert not found
-    assert prepared.shape == (30, 30) and prepared.min() == 255
+    for detector in DETECTORS:
+        prepared = prepare_image(path, size=30, detector=detector)
+        assert not prepared.face_found and prepared.angle == 0
+        assert prepared.image.shape == (30, 30) and prepared.image.min() == 255
 
 
 def test_preparation_is_cached_and_keyed_by_settings(small_ckplus: Path, tmp_path: Path):
@@ -75,13 +77,16 @@ def test_preparation_is_cached_and_keyed_by_settings(small_ckplus: Path, tmp_pat
     np.testing.assert_array_equal(first.images, second.images)
     prepare(source, size=40, cache_dir=cache, progress=False)
     assert len(list(cache.glob("[0-9a-f]*[0-9a-f]"))) == 3
+    other = next(d for d in DETECTORS if d != DEFAULT_DETECTOR)
+    prepare(source, size=40, detector=other, cache_dir=cache, progress=False)
+    assert len(list(cache.glob("[0-9a-f]*[0-9a-f]"))) == 4  # the detector is in the key
     assert not list(cache.glob(".*.tmp-*"))
 
 
 def test_second_preparation_reads_the_cache(small_ckplus: Path, tmp_path: Path, monkeypatch):
     source = read_ckplus(small_ckplus)
     prepare(source, size=32, cache_dir=tmp_path, progress=False)
-    monkeypatch.setattr("core.preprocess.prepare_image", lambda *a: pytest.fail("re-prepared"))
+    monkeypatch.setattr("core.preprocess.prepare_images", lambda *a, **k: pytest.fail("again"))
     again = prepare(source, size=32, cache_dir=tmp_path, progress=False)
     assert again.images.shape == (4, 32, 32)
     assert again.emotions.tolist() == [r.emotion for r in source.records]

@@ -163,7 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     from core.labels import DEFAULT_AUS
 
     data = load_training_data(
-        settings.data, seed=settings.seed, aus=tuple(settings.aus or DEFAULT_AUS)
+        settings.data,
+        seed=settings.seed,
+        aus=tuple(settings.aus or DEFAULT_AUS),
+        detector=settings.detector,
     )
     seed = settings.seed if args.seed is None else args.seed
     prepared = data.prepared

@@ -64,6 +64,7 @@ def load_data(settings: StudySettings) -> tuple[TrainingData | None, str | None]
             settings.data,
             seed=settings.seed,
             aus=tuple(settings.aus or DEFAULT_AUS),
+            detector=settings.detector,
             progress=False,
         )
     except DataError as error:
