@@ -11,7 +11,7 @@ import shutil
 import sys
 import warnings
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,13 +199,25 @@ def prepare(
 def _prepare_all(
     records: list[Record], settings: dict[str, Any], workers: int | None, progress: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    from tqdm import tqdm
-
     size = settings["size"]
     images = np.empty((len(records), size, size), dtype=np.uint8)
     face_found = np.empty(len(records), dtype=bool)
+    paths = [record.path for record in records]
+    for index, prepared in enumerate(prepare_each(paths, settings, workers, progress)):
+        images[index] = prepared.image
+        face_found[index] = prepared.face_found
+    return images, face_found
+
+
+def prepare_each(
+    paths: Sequence[Path], settings: dict[str, Any], workers: int | None, progress: bool
+) -> Iterator[PreparedImage]:
+    """Every image prepared (`prepare_images` settings), in order, batch by batch, with a
+    progress bar on stderr when it takes more than a second."""
+    from tqdm import tqdm
+
     bar = tqdm(
-        total=len(records),
+        total=len(paths),
         desc="preparing images",
         unit="img",
         delay=1.0,
@@ -214,13 +226,10 @@ def _prepare_all(
         disable=not progress,
     )
     with bar, ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        for start in range(0, len(records), DETECTION_BATCH):
-            chunk = [record.path for record in records[start : start + DETECTION_BATCH]]
-            for index, prepared in enumerate(prepare_images(chunk, **settings, pool=pool), start):
-                images[index] = prepared.image
-                face_found[index] = prepared.face_found
+        for start in range(0, len(paths), DETECTION_BATCH):
+            chunk = paths[start : start + DETECTION_BATCH]
+            yield from prepare_images(chunk, **settings, pool=pool)
             bar.update(len(chunk))
-    return images, face_found
 
 
 def _cache_file(records: list[Record], settings: dict[str, Any], cache_dir: Path | None) -> Path:
