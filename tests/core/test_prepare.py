@@ -1,0 +1,99 @@
+"""`python -m core.prepare`: what the model sees, from files, folders, CK+ and CSV sources."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import matplotlib.cbook
+import numpy as np
+import pytest
+
+from core.prepare import RECORDS_FILE, SHEET_FILE, THUMB, main
+from core.preprocess import prepare_image
+from tests.conftest import write_image
+
+KEYS = {"path", "face_found", "box", "landmarks", "score", "angle", "output"}
+
+
+@pytest.fixture
+def portrait(tmp_path: Path) -> Path:
+    """A real face photograph (inside matplotlib's wheel)."""
+    source = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    return Path(shutil.copy(source, tmp_path / "grace_hopper.jpg"))
+
+
+def test_files_and_folders_give_crops_json_lines_and_a_contact_sheet(
+    portrait: Path, tmp_path: Path, capsys
+):
+    folder = tmp_path / "more"
+    write_image(folder / "noise.png", size=(200, 150), seed=3)  # no face in noise
+    shutil.copy(portrait, folder / "sub_portrait.jpg")
+    out = tmp_path / "out"
+    assert main([str(portrait), str(folder), "--out", str(out), "--size", "64", "--json"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    records = [json.loads(line) for line in lines]  # one valid JSON object per line
+    assert [Path(r["path"]).name for r in records] == [
+        "grace_hopper.jpg",
+        "noise.png",
+        "sub_portrait.jpg",
+    ]
+    assert all(set(r) == KEYS for r in records)
+    face, noise, _ = records
+    assert face["face_found"] and set(face["landmarks"]) >= {"left_eye", "right_eye"}
+    assert not noise["face_found"] and noise["box"] is None and noise["angle"] == 0
+    crop = cv2.imread(face["output"], cv2.IMREAD_UNCHANGED)
+    expected = prepare_image(portrait, size=64).image  # exactly what training prepares
+    np.testing.assert_array_equal(crop, expected)
+    saved = [json.loads(line) for line in (out / RECORDS_FILE).read_text().splitlines()]
+    assert [s["output"] for s in saved] == [Path(r["output"]).name for r in records]
+    sheet = cv2.imread(str(out / SHEET_FILE))
+    assert sheet.shape == (THUMB, 3 * THUMB, 3)
+    border = sheet[THUMB // 2, THUMB + 1]  # the no-face tile is framed in red
+    assert border[2] > 200 and border[0] < 50 and border[1] < 50
+
+
+def test_a_ckplus_folder_and_a_csv_manifest_give_their_labelled_images(
+    small_ckplus: Path, tmp_path: Path, capsys
+):
+    manifest = tmp_path / "csv" / "labels.csv"
+    write_image(manifest.parent / "a.png", seed=1)
+    manifest.write_text("path,subject,emotion,aus\na.png,s1,3,1+2\n")
+    out = tmp_path / "out"
+    code = main([str(small_ckplus), str(manifest), "--out", str(out), "--detector", "haar"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "prepared 5 images with haar" in printed and f"in {out}" in printed
+    assert len(list(out.glob("[0-9]*_*.png"))) == 5  # 4 labelled CK+ peaks and the CSV's image
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["{tmp}/nope.png"], "{tmp}/nope.png: no such image file or folder"),
+        (["{tmp}/face.png", "--size", "8"], "--size: expected a whole number from"),
+        (["{tmp}/face.png", "--detector", "dlib"], "--detector: invalid choice: 'dlib'"),
+        (["{tmp}/face.png", "--out", "{tmp}/face.png"], "exists and is not a folder"),
+    ],
+)
+def test_a_mistake_is_one_line_and_writes_nothing(args, message, tmp_path: Path, capsys):
+    write_image(tmp_path / "face.png")
+    before = sorted(tmp_path.rglob("*"))
+    argv = [a.format(tmp=tmp_path) for a in args]
+    if "--out" not in argv:
+        argv += ["--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and message.format(tmp=tmp_path) in error[0]
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_a_folder_that_is_not_empty_is_refused(tmp_path: Path, capsys):
+    write_image(tmp_path / "face.png")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "mine.txt").write_text("keep")
+    assert main([str(tmp_path / "face.png"), "--out", str(tmp_path / "out")]) == 2
+    assert "folder exists and is not empty" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["mine.txt"]
