@@ -166,12 +166,12 @@ def data_section(
     parts = [
         html.paragraph(
             f"{len(prepared)} images of {len(set(prepared.subjects))} subjects, prepared to "
-            f"{prepared.size} px squares (grey, face-centred crop: a face was found in "
-            f"{prepared.face_found.mean():.0%}, the others use the centre square)."
+            f"{prepared.size} px squares (grey, face-centred crop: {prepared.detector} found a "
+            f"face in {prepared.face_found.mean():.0%}, the others use the centre square)."
         ),
         html.figure(
             figures.samples(squares, views, captions, out / "data_samples.png"),
-            "One image per emotion after preparation (core.preprocess.prepare_image), and the "
+            "One image per emotion after preparation (core.preprocess.prepare_images), and the "
             f"best config's model input (centre crop {float(config['crop_fraction']):g}, "
             f"resized to {int(config['input_size'])} px)",
         ),
