@@ -19,7 +19,13 @@ import numpy as np
 from .errors import DataError, first_line
 from .files import strict_json
 from .labels import EMOTIONS
-from .preprocess import DEFAULT_FACE_MARGIN, DEFAULT_PREPARED_SIZE, crop_and_resize, prepare_image
+from .preprocess import (
+    DEFAULT_FACE_MARGIN,
+    DEFAULT_PREPARED_SIZE,
+    crop_and_resize,
+    prepare_images,
+)
+from .tflite_model import TFLITE_FILE, TFLITE_SUFFIX, LiteModel, load_tflite, read_tflite
 from .thresholds import THRESHOLDS_FILE, read_thresholds
 
 MODEL_FILE = "model.keras"
@@ -56,6 +62,7 @@ class Predictor:
         self.crop_fraction = float(settings.get("crop_fraction", 1.0))
         self.prepared_size = int(settings.get("prepared_size", DEFAULT_PREPARED_SIZE))
         self.face_margin = float(settings.get("face_margin", DEFAULT_FACE_MARGIN))
+        self.face_detector = str(settings.get("face_detector", "haar"))
         self.emotions = list(settings.get("emotions", EMOTIONS))
         self.au_names = [str(name) for name in settings["au_names"]]
         self.thresholds = np.asarray(settings["thresholds"], dtype=float)
@@ -76,11 +83,13 @@ class Predictor:
 
     @classmethod
     def from_run(cls, run_dir: str | Path) -> Predictor:
-        """A study folder (its best/), a core.train output folder, or a model file."""
+        """A study folder (its best/), a core.train or core.export output folder, or a model
+        file (.keras or .tflite)."""
         model_file = find_model(Path(run_dir))
-        check_model_archive(model_file)  # the model's own fault first, not its neighbour's
+        check_model_file(model_file)  # the model's own fault first, not its neighbour's
         settings = read_thresholds(model_file.parent / THRESHOLDS_FILE)
-        return cls(load_model(model_file), settings)
+        load = load_tflite if model_file.suffix == TFLITE_SUFFIX else load_model
+        return cls(load(model_file), settings)
 
     def predict(self, paths: Iterable[str | Path]) -> list[Prediction]:
         """One prediction per image file, in the order given."""
@@ -92,10 +101,10 @@ class Predictor:
 
     def prepare(self, paths: Sequence[Path]) -> tuple[np.ndarray, list[bool]]:
         """(n, input_size, input_size, 1) float32 model inputs, and whether a face was found."""
-        prepared = [prepare_image(p, self.prepared_size, self.face_margin) for p in paths]
-        squares = np.stack([image for image, _ in prepared])
+        prepared = prepare_images(paths, self.prepared_size, self.face_margin, self.face_detector)
+        squares = np.stack([p.image for p in prepared])
         views = crop_and_resize(squares, self.crop_fraction, self.input_size)
-        return views[..., None].astype(np.float32), [found for _, found in prepared]
+        return views[..., None].astype(np.float32), [p.face_found for p in prepared]
 
     def _predict_batch(self, paths: Sequence[Path]) -> list[Prediction]:
         inputs, faces = self.prepare(paths)
@@ -119,21 +128,23 @@ class Predictor:
         ]
 
 
-def find_model(path: Path) -> Path:
-    """model.keras for a model file, a core.train folder, or a study folder (best/model.keras)."""
+def find_model(path: Path, option: str = "--model") -> Path:
+    """The model file of a model file (.keras or .tflite), a core.train folder, a study folder
+    (best/model.keras) or a core.export folder (model.tflite)."""
+    where = f"{option} {path}".strip()
     if path.is_file():
-        if path.suffix != ".keras":
+        if path.suffix not in (".keras", TFLITE_SUFFIX):
             raise DataError(
-                f"--model {path}: not a .keras model file (give a study folder, a core.train "
-                f"folder or a {MODEL_FILE})"
+                f"{where}: not a .keras model file nor a {TFLITE_SUFFIX} one (give a study "
+                f"folder, a core.train or core.export folder, a {MODEL_FILE} or a {TFLITE_FILE})"
             )
         return path
-    for candidate in (path / "best" / MODEL_FILE, path / MODEL_FILE):
+    for candidate in (path / "best" / MODEL_FILE, path / MODEL_FILE, path / TFLITE_FILE):
         if candidate.is_file():
             return candidate
     if not path.exists():
-        raise DataError(f"--model {path}: no such file or folder")
-    raise DataError(f"--model {path}: holds neither {MODEL_FILE} nor best/{MODEL_FILE}")
+        raise DataError(f"{where}: no such file or folder")
+    raise DataError(f"{where}: holds neither {MODEL_FILE}, best/{MODEL_FILE} nor {TFLITE_FILE}")
 
 
 def load_model(path: Path) -> Any:
@@ -152,6 +163,14 @@ def load_model(path: Path) -> Any:
         raise DataError(f"{path}: not a loadable Keras model ({first_line(error)})") from None
 
 
+def check_model_file(path: Path) -> None:
+    """A .tflite or a .keras file checked for what it claims to be, before anything reads it."""
+    if path.suffix == TFLITE_SUFFIX:
+        read_tflite(path)
+    else:
+        check_model_archive(path)
+
+
 def check_model_archive(path: Path) -> None:
     """A .keras file is a zip holding the model's config and weights: check that much before
     Keras reads it, so a damaged file is named for what it is."""
@@ -168,17 +187,26 @@ def check_model_archive(path: Path) -> None:
 
 
 def _check_model_fits(model: Any, input_size: int, n_aus: int) -> None:
-    outputs = model.output
-    if not isinstance(outputs, dict) or set(outputs) != {"emotion", "au"}:
+    shape, outputs = _shapes(model)
+    if outputs is None or set(outputs) != {"emotion", "au"}:
         raise DataError("model is not this project's dual-head model (outputs emotion and au)")
-    shape = tuple(model.inputs[0].shape)
     if shape[1:3] != (input_size, input_size):
         raise DataError(
             f"model takes {shape[1]}x{shape[2]} images but its thresholds file says {input_size}"
         )
-    au_units = int(outputs["au"].shape[-1])
+    au_units = int(outputs["au"][-1])
     if au_units != n_aus:
         raise DataError(f"model predicts {au_units} AUs but its thresholds file names {n_aus}")
+
+
+def _shapes(model: Any) -> tuple[tuple, dict[str, tuple] | None]:
+    """(input shape, output shapes by name; None when the outputs have no names) of a Keras or
+    a TFLite model."""
+    if isinstance(model, LiteModel):
+        return model.input_shape, model.output_shapes
+    outputs = model.output
+    named = {n: tuple(t.shape) for n, t in outputs.items()} if isinstance(outputs, dict) else None
+    return tuple(model.inputs[0].shape), named
 
 
 def image_files(items: Iterable[str | Path]) -> list[Path]:
@@ -223,7 +251,8 @@ def build_parser():
         "--model",
         required=True,
         type=Path,
-        help="study folder (uses best/), core.train output folder, or a model.keras file",
+        help="study folder (uses best/), core.train or core.export output folder, or a "
+        "model.keras or .tflite file",
     )
     parser.add_argument("images", nargs="+", help="image files or folders of images")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -240,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     model_file = find_model(args.model)
-    check_model_archive(model_file)  # fail before the slow model load
+    check_model_file(model_file)  # fail before the slow model load
     read_thresholds(model_file.parent / THRESHOLDS_FILE)
     paths = image_files(args.images)
     predictor = Predictor.from_run(model_file)

@@ -43,10 +43,20 @@ def import_tensorflow() -> ModuleType:
     return tf
 
 
+def filtered_stderr(noise: re.Pattern[str]) -> _filtered_stderr:
+    """Descriptor 2 without the lines `noise` finds (nor the start-up notices) while the block
+    runs: for what TensorFlow says from C++ after start-up (TensorFlow Lite's converter and
+    interpreter)."""
+    return _filtered_stderr(noise)
+
+
 class _filtered_stderr:
     """Descriptor 2 into a temporary file for the block; kept lines are written back after."""
 
     gpus = 0
+
+    def __init__(self, extra: re.Pattern[str] | None = None) -> None:
+        self.extra = extra
 
     def __enter__(self) -> _filtered_stderr:
         sys.stderr.flush()
@@ -65,7 +75,9 @@ class _filtered_stderr:
         kept = [
             line
             for line in text.splitlines()
-            if not NOISE.search(line) and (self.gpus or not CUDA_NOISE.search(line))
+            if not NOISE.search(line)
+            and not (self.extra and self.extra.search(line))
+            and (self.gpus or not CUDA_NOISE.search(line))
         ]
         if kept:
             print("\n".join(kept), file=sys.stderr, flush=True)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.export import main as export_main
 from core.predict import main as predict_main
 from core.summary import main as summary_main
 from core.train import main as train_main
@@ -24,6 +25,7 @@ from tune.report.cli import main as report_main
 from tune.run import main as tune_main
 
 CLIS: dict[str, Callable[[list[str]], int]] = {
+    "export": export_main,
     "predict": predict_main,
     "report": report_main,
     "summary": summary_main,
@@ -236,6 +238,15 @@ def model_folder(tmp: Path, model: bytes | dict[str, bytes], thresholds: str | N
                 archive.writestr(name, content)
     if thresholds is not None:
         (folder / "thresholds.json").write_text(thresholds)
+    return "predict", ["--model", str(folder), str(write_image(tmp / "face.png"))]
+
+
+def tflite_folder(tmp: Path, content: bytes) -> tuple[str, list[str]]:
+    """`--model` at a core.export folder whose model.tflite holds `content`."""
+    folder = tmp / "export"
+    folder.mkdir()
+    (folder / "model.tflite").write_bytes(content)
+    (folder / "thresholds.json").write_text(thresholds_with())
     return "predict", ["--model", str(folder), str(write_image(tmp / "face.png"))]
 
 
@@ -555,6 +566,21 @@ CASES = [
         "--model {tmp}/x.png: not a .keras model file",
     ),
     Case(
+        "tflite-random-bytes",
+        lambda t: tflite_folder(t, os.urandom(256)),
+        "{tmp}/export/model.tflite: not a TFLite model file (no TFL3 mark)",
+    ),
+    Case(
+        "tflite-cut-short",
+        lambda t: tflite_folder(t, b"\x1c\0\0\0TFL3\0\0"),
+        "{tmp}/export/model.tflite: not a loadable TFLite model",
+    ),
+    Case(
+        "export-out-is-a-file",
+        lambda t: ("export", [str(t), "--out", str(write_image(t / "x.png"))]),
+        "--out {tmp}/x.png: exists and is not a folder",
+    ),
+    Case(
         "thresholds-a-number-for-a-list",
         lambda t: model_folder(t, KERAS_LIKE, thresholds_with(thresholds=5)),
         "thresholds.json: thresholds is 5; expected a list of numbers in [0, 1]",
@@ -624,8 +650,8 @@ def warm_imports():
     import keras  # noqa: F401
 
 
-def test_the_table_holds_88_distinct_cases():
-    assert len({case.id for case in CASES}) == len(CASES) == 88
+def test_the_table_holds_91_distinct_cases():
+    assert len({case.id for case in CASES}) == len(CASES) == 91
 
 
 @pytest.mark.parametrize("case", [case.param() for case in CASES])
