@@ -28,6 +28,7 @@ if __package__ in (None, ""):
 
 from core.baselines import DEFAULT_SIZE, baseline_reports
 from core.dataset import load_training_data
+from core.faces import DEFAULT_DETECTOR, DETECTORS
 from core.labels import au_names
 from core.split import Split
 
@@ -56,9 +57,13 @@ def scores(report: dict) -> dict[str, float]:
     }
 
 
-def calibrate(data: str | None, seed: int, n_folds: int, size: int, prepared_size: int) -> dict:
+def calibrate(
+    data: str | None, seed: int, n_folds: int, size: int, prepared_size: int, detector: str
+) -> dict:
     started = time.perf_counter()
-    loaded = load_training_data(data, seed=seed, prepared_size=prepared_size, progress=False)
+    loaded = load_training_data(
+        data, seed=seed, prepared_size=prepared_size, detector=detector, progress=False
+    )
     prepared = loaded.prepared
     images = np.asarray(prepared.images)
     names = au_names(prepared.au_list)
@@ -84,6 +89,7 @@ def calibrate(data: str | None, seed: int, n_folds: int, size: int, prepared_siz
         "images": len(prepared),
         "subjects": len(set(prepared.subjects.tolist())),
         "face_found_rate": float(np.mean(prepared.face_found)),
+        "detector": detector,
         "seed": seed,
         "folds": n_folds,
         "size": size,
@@ -98,7 +104,8 @@ def calibrate(data: str | None, seed: int, n_folds: int, size: int, prepared_siz
 def format_table(result: dict) -> str:
     lines = [
         f"{result['data']}: {result['images']} images, {result['subjects']} subjects, "
-        f"faces found {result['face_found_rate']:.1%}; {result['folds']}-fold subject-grouped "
+        f"faces found by {result['detector']} {result['face_found_rate']:.1%}; "
+        f"{result['folds']}-fold subject-grouped "
         f"CV, seed {result['seed']}, {result['size']} px; {os.cpu_count()} cores, "
         f"{result['seconds']:.0f} s",
         f"{'model':<12} {'emotion acc':>15} {'AU F1 (val thr)':>17} {'AU F1 (0.5)':>15}",
@@ -124,11 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=5, help="number of test folds (>= 3)")
     parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help="linear input side (px)")
     parser.add_argument("--prepared-size", type=int, default=480, help="prepared square side")
+    parser.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR)
     parser.add_argument("--json", type=Path, help="also write the full result here")
     args = parser.parse_args(argv)
     if args.folds < 3:
         parser.error("--folds must be at least 3 (one for test, one for validation, training)")
-    result = calibrate(args.data, args.seed, args.folds, args.size, args.prepared_size)
+    result = calibrate(
+        args.data, args.seed, args.folds, args.size, args.prepared_size, args.detector
+    )
     print(format_table(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
