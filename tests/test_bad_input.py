@@ -18,6 +18,7 @@ from PIL import Image
 
 from core.export import main as export_main
 from core.predict import main as predict_main
+from core.prepare import main as prepare_main
 from core.summary import main as summary_main
 from core.train import main as train_main
 from tests.conftest import Sequence, ck_float, make_ckplus, write_image
@@ -27,6 +28,7 @@ from tune.run import main as tune_main
 CLIS: dict[str, Callable[[list[str]], int]] = {
     "export": export_main,
     "predict": predict_main,
+    "prepare": prepare_main,
     "report": report_main,
     "summary": summary_main,
     "train": train_main,
@@ -258,6 +260,17 @@ GOOD_THRESHOLDS = {
     "crop_fraction": 1.0,
     "prepared_size": 480,
 }
+
+
+def written(path: Path, content: bytes) -> Path:
+    """`content` at `path`, its folders made."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return path
+
+
+def prepare_args(tmp: Path, item: Path) -> tuple[str, list[str]]:
+    return "prepare", [str(item), "--out", str(tmp / "out")]
 
 
 def thresholds_with(**changes: object) -> str:
@@ -581,6 +594,21 @@ CASES = [
         "--out {tmp}/x.png: exists and is not a folder",
     ),
     Case(
+        "prepare-truncated-image",
+        lambda t: prepare_args(t, written(t / "cut.png", png_bytes()[:300])),
+        "{tmp}/cut.png: not a readable image",
+    ),
+    Case(
+        "prepare-folder-without-images",
+        lambda t: prepare_args(t, written(t / "docs" / "a.txt", b"text").parent),
+        "{tmp}/docs: folder holds no images",
+    ),
+    Case(
+        "thresholds-unknown-detector",
+        lambda t: model_folder(t, KERAS_LIKE, thresholds_with(face_detector="dlib")),
+        'thresholds.json: face_detector is "dlib"; expected one of mtcnn, haar',
+    ),
+    Case(
         "thresholds-a-number-for-a-list",
         lambda t: model_folder(t, KERAS_LIKE, thresholds_with(thresholds=5)),
         "thresholds.json: thresholds is 5; expected a list of numbers in [0, 1]",
@@ -651,7 +679,7 @@ def warm_imports():
 
 
 def test_the_table_holds_91_distinct_cases():
-    assert len({case.id for case in CASES}) == len(CASES) == 91
+    assert len({case.id for case in CASES}) == len(CASES) == 94
 
 
 @pytest.mark.parametrize("case", [case.param() for case in CASES])
