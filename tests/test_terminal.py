@@ -68,3 +68,15 @@ def test_a_mistake_found_after_tensorflow_loaded_is_one_line(small_synthetic: Pa
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert done.stderr.startswith("error: ") and "broken.weights.h5" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_preparing_with_mtcnn_prints_only_its_json_lines(tmp_path: Path):
+    """MTCNN loads TensorFlow: none of its start-up notices may reach the user."""
+    import matplotlib.cbook
+
+    portrait = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    done = run("core.prepare", str(portrait), "--out", str(tmp_path / "out"), "--json")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    (line,) = done.stdout.splitlines()
+    assert '"face_found": true' in line
