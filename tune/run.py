@@ -30,6 +30,7 @@ from core.config import targets_from_options
 from core.errors import ConfigError
 from core.labels import parse_au_list
 
+from .optuna_storage import repair_journal
 from .saved_state import TUNER_FILE, repair_saved_state
 from .storage import check_local_storage, is_remote, join_storage, local_folder, resolve_storage
 from .study import SCHEDULERS, SEARCH_METHODS, StudySettings
@@ -108,6 +109,12 @@ def build_parser() -> Parser:
     )
     add("--dashboard", action="store_true", help="start Ray's dashboard (bound to 127.0.0.1)")
     add(
+        "--optuna-dashboard",
+        action="store_true",
+        help="start optuna-dashboard on the study's Optuna journal (127.0.0.1; the dashboard "
+        "extra)",
+    )
+    add(
         "--allow-outside-root",
         action="store_true",
         help="accept CSV image paths outside the manifest's folder",
@@ -163,7 +170,16 @@ def plan_resources(settings: StudySettings, args) -> StudySettings:
 # What --resume may be given: where the study is, how to reach Ray, and whether to write the
 # report. Everything else is the study's own, saved in study.json and Tune's tuner.pkl.
 RESUME_OPTIONS = frozenset(
-    {"resume", "name", "storage", "address", "dashboard", "shared_storage", "no_report"}
+    {
+        "resume",
+        "name",
+        "storage",
+        "address",
+        "dashboard",
+        "optuna_dashboard",
+        "shared_storage",
+        "no_report",
+    }
 )
 
 
@@ -208,7 +224,22 @@ def load_study_to_resume(args) -> StudySettings:
         note = repair_saved_state(local)  # Tune would silently start over on a damaged file
         if note:
             print(note, flush=True)
+        note = repair_journal(local)
+        if note:
+            print(note, flush=True)
     return settings
+
+
+def require_local_journal(settings: StudySettings) -> None:
+    """--optuna-dashboard reads the journal a study keeps in a local folder."""
+    from .optuna_dashboard import require_dashboard
+
+    require_dashboard()
+    if is_remote(settings.storage):
+        raise ConfigError(
+            f"--optuna-dashboard: --storage {settings.storage} is an object store, where the "
+            "study keeps no Optuna journal (a local or shared folder does)"
+        )
 
 
 @exits_cleanly
@@ -227,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
                 "or add --resume to continue it"
             )
     check_local_storage(settings.storage)
+    if args.optuna_dashboard:
+        require_local_journal(settings)
     started = time.perf_counter()
     from core.dataset import load_training_data
     from core.labels import DEFAULT_AUS
@@ -261,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # After every check of the user's options: a mistake stays one line.
         announce_floors(settings.effective_targets(), settings.floors)
-        return run_study(settings, data, args.resume, started)
+        return run_study(settings, data, args.resume, started, args.optuna_dashboard)
     finally:
         if started_ray:
             import ray

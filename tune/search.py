@@ -6,12 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.storages import JournalStorage
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter, Searcher, SearchGenerator
 from ray.tune.search.optuna import OptunaSearch
 
 from search_spaces import Choice, IntRange, LogUniform, SearchSpace, Uniform
 
+from .optuna_storage import close_lost_trials, journal_storage
 from .ray_compat import move_experiment, save_state_this_step
 from .saved_state import save_backup
 
@@ -58,15 +60,20 @@ class DefineByRun:
         return dict(self.space.fixed)
 
 
-def make_searcher(space: SearchSpace, seed: int, method: str = "tpe") -> OptunaSearch:
-    """Seeded multivariate TPE with the space's hand-tuned config first; or seeded random search."""
+def make_searcher(
+    space: SearchSpace, seed: int, method: str = "tpe", study: Path | None = None, name: str = ""
+) -> OptunaSearch:
+    """Seeded multivariate TPE with the space's hand-tuned config first; or seeded random search.
+    With a local `study` folder, Optuna's history is kept in its journal under `name`."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # "A new study created in memory"
+    kept = {"storage": journal_storage(study), "study_name": name} if study is not None else {}
     if method == "random":
         return ResumableOptunaSearch(
             space=DefineByRun(space),
             metric=METRIC,
             mode=MODE,
             sampler=optuna.samplers.RandomSampler(seed=seed),
+            **kept,
         )
     sampler = optuna.samplers.TPESampler(
         multivariate=True, seed=seed, n_startup_trials=max(4, len(space.params) // 2)
@@ -77,30 +84,30 @@ def make_searcher(space: SearchSpace, seed: int, method: str = "tpe") -> OptunaS
         mode=MODE,
         sampler=sampler,
         points_to_evaluate=[dict(space.start)],
+        **kept,
     )
 
 
 class ResumableOptunaSearch(OptunaSearch):
     """OptunaSearch that keeps a trial open when it errors, since `--resume` runs errored trials
-    on from their checkpoints.
+    on from their checkpoints, and that never counts a result twice in a study's journal.
 
     OptunaSearch tells Optuna an errored trial FAILED and then ignores the resumed trial's
     results, warning once an epoch with the whole result dict: the sampler never learnt the
     score. Here the Optuna trial stays running until the trial ends for good (a study that ends
-    with it errored leaves it running: neither state counts as a result), and an epoch the
-    resumed trial reports again (its checkpoint was older than its last report) is not
-    reported twice.
+    with it errored leaves it running: neither state counts as a result). What Optuna already
+    holds is asked of its storage, which on disk (tune.optuna_storage) may be ahead of the state
+    Tune saved: an epoch a resumed trial reports again (its checkpoint was older than its last
+    report) is not reported twice, and a trial told before an interruption is not told again.
     """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._reported_steps: dict[str, int] = {}
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         step = result.get("training_iteration", 0)
-        if step <= self._reported_steps.get(trial_id, 0):
+        if (
+            self._ot_trials.get(trial_id) is None
+            or step in self._held(trial_id).intermediate_values
+        ):
             return
-        self._reported_steps[trial_id] = step
         super().on_trial_result(trial_id, result)
 
     def on_trial_complete(
@@ -108,8 +115,31 @@ class ResumableOptunaSearch(OptunaSearch):
     ) -> None:
         if error:
             return
-        self._reported_steps.pop(trial_id, None)
+        if trial_id in self._ot_trials and self._held(trial_id).state.is_finished():
+            self._completed_trials.add(trial_id)
+            return
         super().on_trial_complete(trial_id, result, error)
+
+    def _held(self, trial_id: str) -> optuna.trial.FrozenTrial:
+        """The trial as Optuna's storage holds it now."""
+        return self._ot_study._storage.get_trial(self._ot_trials[trial_id]._trial_id)
+
+    def reopen(self, study_folder: Path) -> int:
+        """After a restore: the journal of the folder the study is in now (a copy or a rename
+        of the folder it was saved in must not write into the original), and the trials the
+        journal shows running that the restored state does not know marked failed. How many."""
+        if not isinstance(self._storage, JournalStorage):
+            return 0
+        storage = journal_storage(study_folder)
+        study = optuna.load_study(
+            study_name=self._study_name, storage=storage, sampler=self._sampler
+        )
+        self._storage, self._ot_study = storage, study
+        self._ot_trials = {
+            trial_id: optuna.Trial(study, trial._trial_id)
+            for trial_id, trial in self._ot_trials.items()
+        }
+        return close_lost_trials(study, {t._trial_id for t in self._ot_trials.values()})
 
 
 class BackedUpSearch(SearchGenerator):
@@ -127,6 +157,11 @@ class BackedUpSearch(SearchGenerator):
         super().restore_from_dir(dirpath)
         if self.study is not None:  # new trials go where the study is now (a copy, a rename)
             move_experiment(self._experiment, self.study)
+            searcher = self.searcher
+            while isinstance(searcher, ConcurrencyLimiter):
+                searcher = searcher.searcher
+            if isinstance(searcher, ResumableOptunaSearch):
+                searcher.reopen(self.study)
 
     def save_to_dir(self, dirpath: str, session_str: str) -> None:
         # Tune writes the experiment state, then calls this: after it all three files are new.

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from core.dataset import TrainingData
-from core.errors import StorageError
+from core.errors import ConfigError, StorageError
 
 from .ray_compat import one_line_tune_errors, restored_search_alg
 from .storage import local_folder, storage_is_full
@@ -113,7 +113,7 @@ def build_tuner(settings: StudySettings, data: TrainingData, restore: bool):
     )
     tune_config = tune.TuneConfig(
         search_alg=backed_up_search(
-            make_searcher(space, settings.seed, settings.search),
+            make_searcher(space, settings.seed, settings.search, study_folder, settings.name),
             settings.max_concurrent,
             study_folder,
         ),
@@ -163,7 +163,13 @@ class Interruption:
         signal.raise_signal(signal.SIGUSR1)
 
 
-def run_study(settings: StudySettings, data: TrainingData, resume: bool, started: float) -> int:
+def run_study(
+    settings: StudySettings,
+    data: TrainingData,
+    resume: bool,
+    started: float,
+    optuna_dashboard: bool = False,
+) -> int:
     """Fit the Tuner, write the results and the report; 130 when interrupted (state saved)."""
     print(
         f"study {settings.name}: space {settings.space}, {settings.num_samples} trials, "
@@ -176,6 +182,7 @@ def run_study(settings: StudySettings, data: TrainingData, resume: bool, started
     tuner = build_tuner(settings, data, restore=resume)
     if not resume:
         settings.save_to_storage()
+    dashboard = open_dashboard(settings) if optuna_dashboard else None
     with Interruption() as interruption:
         try:
             grid = tuner.fit()
@@ -183,6 +190,9 @@ def run_study(settings: StudySettings, data: TrainingData, resume: bool, started
             if storage_is_full(settings.storage):
                 raise storage_full(settings) from None
             raise
+        finally:
+            if dashboard is not None:
+                dashboard.stop()
     if grid.errors and (
         any(NO_SPACE in str(error) for error in grid.errors) or storage_is_full(settings.storage)
     ):
@@ -198,6 +208,22 @@ def run_study(settings: StudySettings, data: TrainingData, resume: bool, started
         print(f"interrupted; state saved. Resume with: {resume_command(settings)}", flush=True)
         return EXIT_INTERRUPTED
     return 0
+
+
+def open_dashboard(settings: StudySettings):
+    """optuna-dashboard on the study's journal, its address said before the first trial."""
+    from .optuna_dashboard import start_dashboard
+    from .optuna_storage import journal_path
+
+    journal = journal_path(local_folder(settings.experiment_path))
+    if not journal.is_file():
+        raise ConfigError(f"--optuna-dashboard: {journal} does not exist (a study from before it)")
+    dashboard = start_dashboard(journal)
+    print(
+        f"Optuna dashboard while it runs: {dashboard.url} (afterwards: optuna-dashboard {journal})",
+        flush=True,
+    )
+    return dashboard
 
 
 def resume_command(settings: StudySettings) -> str:

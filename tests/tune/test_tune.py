@@ -11,11 +11,15 @@ import signal
 import time
 from pathlib import Path
 
+import optuna
 import pandas as pd
 import pytest
 
 import search_spaces
+from tests.browser import shown_text
 from tests.conftest import start_study
+from tune.optuna_dashboard import start_dashboard
+from tune.optuna_storage import JOURNAL_FILE, journal_storage
 from tune.run import main as tune_main
 from tune.saved_state import newest_state_files, read_backup
 
@@ -40,7 +44,8 @@ def smoke_study(local_ray, small_synthetic: Path, tmp_path_factory) -> Path:
     storage = tmp_path_factory.mktemp("runs")
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        assert tune_main(study_args(small_synthetic, storage, "smoke", "--num-samples", "6")) == 0
+        args = study_args(small_synthetic, storage, "smoke", "--num-samples", "6")
+        assert tune_main([*args, "--optuna-dashboard"]) == 0
     (storage / "stdout.txt").write_text(printed.getvalue())
     return storage / "smoke"
 
@@ -60,6 +65,43 @@ def test_the_study_prints_a_progress_line_for_every_epoch_of_every_trial(smoke_s
     first = printed.index(tensorboard)
     assert first < printed.index(" epoch 1/3:")  # said before the first epoch, not only at the end
     assert "/tmp/ray" not in printed
+
+
+def journal_trials(study: Path, name: str) -> list[optuna.trial.FrozenTrial]:
+    """The trials of the one Optuna study in a study folder's journal, read as Optuna does."""
+    storage = journal_storage(study)
+    (summary,) = optuna.get_all_study_summaries(storage)  # one Optuna study, not one per run
+    assert summary.study_name == name
+    return optuna.load_study(study_name=name, storage=storage).trials
+
+
+def test_the_optuna_history_is_on_disk_with_every_trial_once(smoke_study: Path):
+    printed = (smoke_study.parent / "stdout.txt").read_text()
+    address = re.search(
+        r"Optuna dashboard while it runs: (http://127\.0\.0\.1:\d+/dashboard/)", printed
+    )
+    assert address and printed.index(address[0]) < printed.index(" epoch 1/3:")
+    assert f"optuna-dashboard {smoke_study / JOURNAL_FILE}" in printed
+    trials = journal_trials(smoke_study, "smoke")
+    table = pd.read_csv(smoke_study / "results.csv", dtype={"trial_id": str})
+    assert len(trials) == len(table) == 6
+    assert {t.state for t in trials} == {optuna.trial.TrialState.COMPLETE}
+    assert sorted(t.value for t in trials) == pytest.approx(sorted(table["score"]))
+    assert trials[0].params == dict(search_spaces.get("tiny").start)  # the hand-tuned start
+
+
+def test_the_running_dashboard_lists_the_study_and_its_trials(smoke_study: Path, tmp_path: Path):
+    dashboard = start_dashboard(smoke_study / JOURNAL_FILE)  # what --optuna-dashboard starts
+    try:
+        studies = shown_text(tmp_path, dashboard.url)
+        trials = shown_text(tmp_path, f"{dashboard.url}studies/0/trials")
+    finally:
+        dashboard.stop()
+    assert "smoke Direction: MAXIMIZE" in studies
+    values = journal_trials(smoke_study, "smoke")
+    assert "6 Trials" in trials
+    assert all(f"Trial {t.number} Complete" in trials for t in values)
+    assert f"Value {values[0].value!r}" in trials  # the first trial's card, opened by default
 
 
 def test_results_table_has_one_row_per_trial(smoke_study: Path):
@@ -162,3 +204,9 @@ def test_interrupted_study_resumes_with_every_trial_once(small_synthetic: Path, 
     for progress in study.glob("trial_*/progress.csv"):
         epochs = pd.read_csv(progress)["epoch"].tolist()
         assert epochs == sorted(set(epochs)), f"{progress.parent.name} repeated epochs {epochs}"
+    # The copy's journal goes on with the same Optuna study; each trial's result once.
+    trials = journal_trials(study, "cut")
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert sorted(t.value for t in done) == pytest.approx(sorted(table["score"]))
+    lost = [t for t in trials if t.state != optuna.trial.TrialState.COMPLETE]
+    assert all(t.state == optuna.trial.TrialState.FAIL and t.user_attrs for t in lost), lost

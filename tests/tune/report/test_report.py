@@ -7,9 +7,6 @@ tune.evaluate adds cv.json, tune.report then trains the hand-tuned configs (one 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -19,6 +16,7 @@ import pytest
 from PIL import Image
 
 from core.split import fold_splits
+from tests.browser import run_chromium
 from tune.report.cli import main as report_main
 from tune.report.crossval import main as evaluate_main
 from tune.run import main as tune_main
@@ -41,17 +39,6 @@ HEADINGS = (
     "Best trial",
     "The best beside the original hand-tuned configurations and the baselines",
     "Cross-validated comparison (subject-disjoint folds)",
-)
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
 )
 # Added to a copy of the page only: the report itself carries no script.
 IMAGE_PROBE = (
@@ -242,20 +229,6 @@ def test_cross_validation_folds_keep_subjects_apart():
         assert train and val and test
         assert not (train & val or train & test or val & test)
         assert len(split.train) + len(split.val) + len(split.test) == 60
-
-
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        if os.environ.get("FERTUNE_REQUIRE_CHROMIUM"):
-            pytest.fail("chromium is not installed (.ci/run installs Debian's chromium)")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    return found
-
-
-def run_chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.slow
