@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from core.errors import ConfigError
 
-from . import base, large_sample, tiny, transfer
+from . import base, large_sample, mobile, tiny, transfer
 from .domains import Choice, Domain, IntRange, LogUniform, SearchSpace, Uniform
 
 _REGISTRY: dict[str, SearchSpace] = {
-    module.SPACE.name: module.SPACE for module in (base, large_sample, transfer, tiny)
+    module.SPACE.name: module.SPACE for module in (base, large_sample, transfer, mobile, tiny)
 }
 
 __all__ = ["Choice", "Domain", "IntRange", "LogUniform", "SearchSpace", "Uniform", "get", "names"]

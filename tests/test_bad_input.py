@@ -393,6 +393,16 @@ CASES = [
         "--target 'val_emotion_accuracy': expected METRIC=VALUE",
     ),
     Case("num-samples-zero", lambda t: tune_args(t, "--num-samples", "0"), "--num-samples"),
+    Case(
+        "objectives-one",
+        lambda t: tune_args(t, "--objectives", "emotion"),
+        "--objectives emotion: give two or three objectives",
+    ),
+    Case(
+        "objectives-unknown",
+        lambda t: tune_args(t, "--objectives", "emotion,speed"),
+        "--objectives: unknown objective 'speed'; known: emotion, au, params, latency",
+    ),
     Case("time-budget-negative", lambda t: tune_args(t, "--time-budget", "-5"), "--time-budget"),
     Case("cpus-per-trial-zero", lambda t: tune_args(t, "--cpus-per-trial", "0"), "--cpus-per-t"),
     Case(
@@ -679,7 +689,7 @@ def warm_imports():
 
 
 def test_the_table_holds_91_distinct_cases():
-    assert len({case.id for case in CASES}) == len(CASES) == 94
+    assert len({case.id for case in CASES}) == len(CASES) == 96
 
 
 @pytest.mark.parametrize("case", [case.param() for case in CASES])

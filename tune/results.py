@@ -12,6 +12,7 @@ from core.dataset import TrainingData
 from core.files import replace_atomically, write_json_atomically
 from search_spaces import get
 
+from .objectives import OBJECTIVES, pareto_front
 from .ray_compat import grid_trials
 from .storage import write_into
 from .study import StudySettings
@@ -46,8 +47,10 @@ def trial_status(trial, ended: bool = False) -> str:
     return "pruned" if last.get("done") else "cut-short"
 
 
-def results_table(grid, searched: list[str]) -> pd.DataFrame:
-    """One row a trial: config, status, best epoch, metrics, seconds, node, retries."""
+def results_table(grid, searched: list[str], objectives: list[str] | None = None) -> pd.DataFrame:
+    """One row a trial: config, status, best epoch, metrics (and the objectives' values, with
+    whether the trial is on the Pareto front), seconds, node, retries."""
+    objectives = objectives or []
     rows = []
     trials = grid_trials(grid)  # Trial objects carry status and retries
     for order, trial in enumerate(trials):
@@ -61,16 +64,57 @@ def results_table(grid, searched: list[str]) -> pd.DataFrame:
         row["epochs"] = last.get("epoch", 0)
         row["best_epoch"] = last.get("best_epoch")
         row.update({key: last.get(key) for key in TABLE_METRICS})
+        row.update(
+            {OBJECTIVES[name].metric: last.get(OBJECTIVES[name].metric) for name in objectives}
+        )
         row["seconds"] = round(float(last.get("time_total_s", 0.0)), 1)
         row["retries"] = trial.run_metadata.num_failures
         row["node_id"] = last.get("node_id")
         row["trial_dir"] = trial.path
         rows.append(row)
     table = pd.DataFrame(rows)
+    if objectives and not table.empty:
+        table["on_front"] = table["trial_id"].isin(front_ids(table, objectives))
     if not table.empty:
         # Stable: tied scores keep creation order, so the first row is best_trial's choice.
         table = table.sort_values("score", ascending=False, na_position="last", kind="stable")
     return table.reset_index(drop=True)
+
+
+def front_ids(table: pd.DataFrame, objectives: list[str]) -> list[str]:
+    """The trials on the Pareto front: every trial that reported all objectives and ran (an
+    errored or unfinished one has no final values)."""
+    columns = [OBJECTIVES[name].metric for name in objectives]
+    ran = table[~table["status"].isin(("errored", "unfinished", "not-started"))].dropna(
+        subset=columns
+    )
+    points = {
+        row["trial_id"]: {name: float(row[OBJECTIVES[name].metric]) for name in objectives}
+        for _, row in ran.iterrows()
+    }
+    return pareto_front(points, objectives)
+
+
+def front_payload(table: pd.DataFrame, grid, objectives: list[str]) -> list[dict[str, Any]]:
+    """best_config.json's front: each member's trial id, objective values and config, in the
+    order of the first objective, best first."""
+    configs = {t.trial_id: t.config for t in grid_trials(grid)}
+    first = OBJECTIVES[objectives[0]]
+    members = table[table["on_front"]].sort_values(
+        first.metric, ascending=first.mode == "min", kind="stable"
+    )
+    return [
+        {
+            "trial_id": row["trial_id"],
+            "scores": {name: float(row[OBJECTIVES[name].metric]) for name in objectives},
+            "config": _shareable(configs[row["trial_id"]]),
+        }
+        for _, row in members.iterrows()
+    ]
+
+
+def _shareable(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if not k.startswith("gpu")}
 
 
 def best_trial(grid):
@@ -110,6 +154,17 @@ def export_best(trial, data: TrainingData, out: Path, seed: int = 0) -> dict | N
     return report
 
 
+def format_front(front: list[dict[str, Any]], objectives: list[str]) -> str:
+    """The Pareto front as the terminal shows it: one line a member."""
+    lines = [
+        f"Pareto front ({len(front)} trials): " + ", ".join(OBJECTIVES[n].label for n in objectives)
+    ]
+    for member in front:
+        values = ", ".join(f"{name} {member['scores'][name]:.4g}" for name in objectives)
+        lines.append(f"  {member['trial_id']}: {values}")
+    return "\n".join(lines)
+
+
 def finish_study(
     settings: StudySettings, grid, data: TrainingData, wall_seconds: float
 ) -> Path | None:
@@ -118,9 +173,11 @@ def finish_study(
     Returns the local study folder, or None when the storage is remote (files uploaded there).
     """
     searched = list(get(settings.space).params)
-    table = results_table(grid, searched)
+    table = results_table(grid, searched, settings.objectives)
     counts = table["status"].value_counts().to_dict() if not table.empty else {}
-    shown = ["trial_id", "status", *searched, "epochs", "best_epoch", *TABLE_METRICS, "seconds"]
+    objective_columns = [OBJECTIVES[name].metric for name in settings.objectives]
+    shown = ["trial_id", "status", *searched, "epochs", "best_epoch", *TABLE_METRICS]
+    shown += [*objective_columns, "on_front", "seconds"]
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(table[[c for c in shown if c in table]].to_string(index=False, float_format="%.4g"))
     print(
@@ -133,8 +190,12 @@ def finish_study(
         replace_atomically(out / "results.csv", lambda path: table.to_csv(path, index=False))
         if best is None:
             return
-        best_config = {k: v for k, v in best.config.items() if not k.startswith("gpu")}
-        write_json_atomically(out / "best_config.json", {"trial_id": best.trial_id, **best_config})
+        best_config = {"trial_id": best.trial_id, **_shareable(best.config)}
+        if settings.objectives:  # the best by score (exported to best/) and the whole front
+            best_config["objectives"] = list(settings.objectives)
+            best_config["front"] = front_payload(table, grid, settings.objectives)
+            print(format_front(best_config["front"], settings.objectives))
+        write_json_atomically(out / "best_config.json", best_config)
         (out / "best").mkdir(exist_ok=True)
         report = export_best(best, data, out / "best", seed=settings.seed)
         print(f"best trial {best.trial_id}: score {best.last_result['score']:.4f}")

@@ -30,6 +30,7 @@ from core.config import targets_from_options
 from core.errors import ConfigError
 from core.labels import parse_au_list
 
+from .objectives import OBJECTIVES, parse_objectives
 from .optuna_storage import repair_journal
 from .saved_state import TUNER_FILE, repair_saved_state
 from .storage import check_local_storage, is_remote, join_storage, local_folder, resolve_storage
@@ -98,6 +99,12 @@ def build_parser() -> Parser:
     add("--backbone-weights", help="local MobileNet weights file (the transfer space)")
     add("--aus", type=parse_au_list, help="AU list, e.g. 1,2,4 (default: the 15 CK+ AUs)")
     add("--max-failures", type=non_negative_int, default=2, help="retries of a crashed trial")
+    add(
+        "--objectives",
+        type=parse_objectives,
+        metavar="A,B[,C]",
+        help=f"several objectives, a Pareto front ({', '.join(OBJECTIVES)}; at most one cost)",
+    )
     add("--search", choices=SEARCH_METHODS, default="tpe", help="tpe (default) or random")
     add("--scheduler", choices=SCHEDULERS, default="asha", help="asha (default) or none")
     add("--no-report", action="store_true", help="skip the automatic HTML report at the end")
@@ -145,6 +152,7 @@ def settings_from_args(args) -> StudySettings:
         backbone_weights=weights,
         aus=list(args.aus) if args.aus else None,
         report=not args.no_report,
+        objectives=args.objectives or [],
         **{key: getattr(args, key) for key in SETTINGS_OPTIONS},
     )
 
@@ -252,6 +260,13 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_study_to_resume(args)
     else:
         settings = settings_from_args(args)
+        if settings.objectives and settings.scheduler == "asha":
+            settings.scheduler = "none"
+            print(
+                "note: ASHA prunes on one metric; with several objectives every trial runs to "
+                "its end (as with --scheduler none)",
+                flush=True,
+            )
         if not is_remote(settings.storage) and Path(settings.experiment_path).exists():
             raise ConfigError(
                 f"--name {settings.name}: {settings.experiment_path} exists; pick another name "

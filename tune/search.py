@@ -13,6 +13,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from search_spaces import Choice, IntRange, LogUniform, SearchSpace, Uniform
 
+from .objectives import metrics_and_modes
 from .optuna_storage import close_lost_trials, journal_storage
 from .ray_compat import move_experiment, save_state_this_step
 from .saved_state import save_backup
@@ -61,30 +62,37 @@ class DefineByRun:
 
 
 def make_searcher(
-    space: SearchSpace, seed: int, method: str = "tpe", study: Path | None = None, name: str = ""
+    space: SearchSpace,
+    seed: int,
+    method: str = "tpe",
+    study: Path | None = None,
+    name: str = "",
+    objectives: list[str] | None = None,
 ) -> OptunaSearch:
     """Seeded multivariate TPE with the space's hand-tuned config first; or seeded random search.
-    With a local `study` folder, Optuna's history is kept in its journal under `name`."""
+    With a local `study` folder, Optuna's history is options in its journal under `name`. With
+    `objectives`, Optuna optimises them together (TPE's multi-objective form) and keeps the front.
+    """
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # "A new study created in memory"
-    kept = {"storage": journal_storage(study), "study_name": name} if study is not None else {}
+    options: dict[str, Any] = {"metric": METRIC, "mode": MODE}
+    if objectives:
+        options["metric"], options["mode"] = metrics_and_modes(objectives)
+    if study is not None:
+        options.update(storage=journal_storage(study), study_name=name)
     if method == "random":
         return ResumableOptunaSearch(
             space=DefineByRun(space),
-            metric=METRIC,
-            mode=MODE,
             sampler=optuna.samplers.RandomSampler(seed=seed),
-            **kept,
+            **options,
         )
     sampler = optuna.samplers.TPESampler(
         multivariate=True, seed=seed, n_startup_trials=max(4, len(space.params) // 2)
     )
     return ResumableOptunaSearch(
         space=DefineByRun(space),
-        metric=METRIC,
-        mode=MODE,
         sampler=sampler,
         points_to_evaluate=[dict(space.start)],
-        **kept,
+        **options,
     )
 
 

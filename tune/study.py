@@ -59,6 +59,8 @@ class StudySettings:
     # The target metrics' floors on this study's validation split (core.yardstick), for the report.
     floors: dict[str, float] = field(default_factory=dict)
     detector: str = DEFAULT_DETECTOR  # the face detector the images are prepared with
+    # Several objectives (tune.objectives): Optuna keeps a Pareto front; empty: the one score.
+    objectives: list[str] = field(default_factory=list)
 
     @property
     def experiment_path(self) -> str:

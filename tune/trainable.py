@@ -14,6 +14,7 @@ from ray import tune
 
 from core.callbacks import ScoreBook
 from core.config import combined_score
+from core.cost import parameter_count
 from core.dataset import TrainingData
 from core.loop import ResumePoint
 
@@ -46,8 +47,13 @@ WORKER_ENV = {
 }
 
 
-def run_trial(config: dict[str, Any], data: TrainingData) -> None:
-    """Train one trial. `data` arrives through the object store: shared, never re-read."""
+def run_trial(
+    config: dict[str, Any], data: TrainingData, latency: bool = False, study: str | None = None
+) -> None:
+    """Train one trial. `data` arrives through the object store: shared, never re-read.
+    `latency`: measure the network's CPU latency per image (core.cost) and report it, for a
+    study with that objective (about 6 s: once per architecture, kept in the `study` folder when
+    the worker can reach it)."""
     # Read by this worker when it is reused for the next trial: set here too, so it holds however
     # Ray was started (a notebook's or a test's ray.init, which tune.tuner does not make).
     os.environ.setdefault(THREAD_TIMEOUT_ENV, WORKER_ENV[THREAD_TIMEOUT_ENV])
@@ -60,6 +66,13 @@ def run_trial(config: dict[str, Any], data: TrainingData) -> None:
 
     from core.loop import train
 
+    cost = {}
+    if latency:
+        from core.cost import latency_ms
+
+        shared = Path(study) if study and Path(study).is_dir() else None
+        n_aus = int(data.prepared.aus.shape[1])
+        cost["latency_ms"] = latency_ms({**config, "n_aus": n_aus}, cache=shared)
     resume = _resume_point(tune.get_checkpoint())
     earlier = resume.history if resume else {}
     # TensorBoard first: an epoch's event files are on disk before its report syncs them.
@@ -70,6 +83,7 @@ def run_trial(config: dict[str, Any], data: TrainingData) -> None:
             node_id=_node_id(),
             history=earlier,
             hold_at=_hold_epoch() if resume is None else None,
+            cost=cost,
         ),
     ]
     try:
@@ -151,11 +165,15 @@ def make_reporter(
     node_id: str,
     history: dict[str, list[float]] | None = None,
     hold_at: int | None = None,
+    cost: dict[str, float] | None = None,
 ):
     """A Keras callback: one `tune.report` per epoch, with a checkpoint when the score improves.
 
     `history` is a resumed trial's past epochs, so the reported score stays best-so-far; `hold_at`
     pauses this start after that epoch's report (HOLD_EPOCH_ENV; a retried trial never waits).
+    Each report also carries what the objectives of a multi-objective study read (tune.objectives):
+    the validation scores of the best epoch (the model the trial keeps), its parameter count, and
+    the measured costs in `cost`.
     """
     import keras
 
@@ -187,6 +205,9 @@ def make_reporter(
                 "score": self.book.best_score,
                 "best_epoch": self.book.best_epoch,
                 "targets_met": met,
+                **self.at_best_epoch(),
+                "model_params": parameter_count(self.model),
+                **(cost or {}),
                 "stopped_by": _stop_reason(met, self.model.stop_training, epoch, config),
                 "node_id": node_id,
                 "reported_at": time.time(),  # Tune's `timestamp` has whole seconds only
@@ -196,6 +217,14 @@ def make_reporter(
             self.report_with_checkpoint(metrics, epoch, score)
             if epoch + 1 == hold_at:
                 hold_after(hold_at)
+
+        def at_best_epoch(self) -> dict[str, float]:
+            best = self.book.best_epoch - 1
+            return {
+                f"best_{key}": self.history[key][best]
+                for key in ("val_emotion_accuracy", "val_au_f1_macro")
+                if len(self.history.get(key, [])) > best
+            }
 
         def report_with_checkpoint(self, metrics: dict[str, Any], epoch: int, score: float):
             with tempfile.TemporaryDirectory(prefix="fertune-ckpt-") as folder:

@@ -84,7 +84,12 @@ def build_tuner(settings: StudySettings, data: TrainingData, restore: bool):
 
     space = settings.resolved_space()
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, data=data),
+        tune.with_parameters(
+            run_trial,
+            data=data,
+            latency="latency" in settings.objectives,
+            study=str(local_folder(settings.experiment_path) or ""),
+        ),
         trial_resources(settings.cpus_per_trial, settings.gpus_per_trial),
     )
     study_folder = local_folder(settings.experiment_path)
@@ -113,7 +118,14 @@ def build_tuner(settings: StudySettings, data: TrainingData, restore: bool):
     )
     tune_config = tune.TuneConfig(
         search_alg=backed_up_search(
-            make_searcher(space, settings.seed, settings.search, study_folder, settings.name),
+            make_searcher(
+                space,
+                settings.seed,
+                settings.search,
+                study_folder,
+                settings.name,
+                settings.objectives,
+            ),
             settings.max_concurrent,
             study_folder,
         ),

@@ -18,6 +18,7 @@ import pytest
 import search_spaces
 from tests.browser import shown_text
 from tests.conftest import start_study
+from tune.objectives import pareto_front
 from tune.optuna_dashboard import start_dashboard
 from tune.optuna_storage import JOURNAL_FILE, journal_storage
 from tune.run import main as tune_main
@@ -102,6 +103,34 @@ def test_the_running_dashboard_lists_the_study_and_its_trials(smoke_study: Path,
     assert "6 Trials" in trials
     assert all(f"Trial {t.number} Complete" in trials for t in values)
     assert f"Value {values[0].value!r}" in trials  # the first trial's card, opened by default
+
+
+def test_a_two_objective_study_keeps_its_pareto_front_and_draws_it(
+    local_ray, small_synthetic: Path, tmp_path: Path, capsys
+):
+    args = study_args(small_synthetic, tmp_path, "front", "--num-samples", "3")
+    assert tune_main([*args, "--objectives", "emotion,params"]) == 0
+    printed = capsys.readouterr().out
+    assert "note: ASHA prunes on one metric" in printed and "Pareto front (" in printed
+    study = tmp_path / "front"
+    table = pd.read_csv(study / "results.csv", dtype={"trial_id": str})
+    points = {
+        row.trial_id: {"emotion": row.best_val_emotion_accuracy, "params": row.model_params}
+        for row in table.itertuples()
+    }
+    expected = set(pareto_front(points, ["emotion", "params"]))
+    assert set(table.loc[table["on_front"], "trial_id"]) == expected
+    saved = json.loads((study / "best_config.json").read_text())
+    assert saved["objectives"] == ["emotion", "params"]
+    assert {member["trial_id"] for member in saved["front"]} == expected
+    for member in saved["front"]:
+        assert member["scores"] == pytest.approx(points[member["trial_id"]])
+        assert set(member["config"]) >= set(search_spaces.get("tiny").params)
+    (optuna_study,) = optuna.get_all_study_summaries(journal_storage(study))
+    assert len(optuna_study.directions) == 2
+    page = (study / "report" / "index.html").read_text()
+    assert "Pareto front: val emotion accuracy, parameters" in page
+    assert (study / "report" / "pareto_front.png").stat().st_size > 10_000
 
 
 def test_results_table_has_one_row_per_trial(smoke_study: Path):

@@ -118,7 +118,12 @@ def best_candidate(run_dir: Path, max_epochs: int | None = None) -> Candidate:
     path = run_dir / BEST_CONFIG_FILE
     if not path.is_file():
         raise DataError(f"{path}: missing; the study has no best trial yet")
-    config = {k: v for k, v in json.loads(path.read_text()).items() if k != "trial_id"}
+    # A multi-objective study's file also holds its front: the best by score is what is trained.
+    config = {
+        k: v
+        for k, v in json.loads(path.read_text()).items()
+        if k not in ("trial_id", "objectives", "front")
+    }
     try:
         check_known_keys(config, str(path))
     except ConfigError as error:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from search_spaces import SearchSpace
 
+from ..optuna_storage import journal_path, journal_storage
 from ..search import distribution
 from .figures import save
 
@@ -25,7 +26,16 @@ SEARCHER_STATE = "searcher-state-*.pkl"
 
 
 def load_study(run_dir: Path, space: SearchSpace, table: pd.DataFrame) -> optuna.Study:
-    """The Optuna study of a run: its searcher state when present, else rebuilt from the table."""
+    """The Optuna study of a run: its journal (tune.optuna_storage) when present, else its
+    searcher state, else rebuilt from the table."""
+    journal = journal_path(run_dir)
+    if journal.is_file():
+        storage = journal_storage(run_dir)
+        names = optuna.get_all_study_names(storage)
+        if len(names) == 1:
+            study = optuna.load_study(study_name=names[0], storage=storage)
+            if study.trials:
+                return study
     states = sorted(run_dir.glob(SEARCHER_STATE), key=lambda p: p.stat().st_mtime)
     if states:
         study = _study_from_state(states[-1])
@@ -77,6 +87,8 @@ def study_figures(study: optuna.Study, folder: Path) -> tuple[list[tuple[str, Pa
     drawn: list[tuple[str, Path]] = []
     notes: list[str] = []
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    several = len(study.directions) > 1
+    first = {"target": lambda t: t.values[0], "target_name": "first objective"} if several else {}
     figures: list[tuple[str, str, Callable[..., Any], tuple[float, float]]] = [
         ("Optimisation history (score per trial, best so far)", "optuna_history",
          plots.plot_optimization_history, (7, 4)),
@@ -92,7 +104,7 @@ def study_figures(study: optuna.Study, folder: Path) -> tuple[list[tuple[str, Pa
             notes.append(f"{title}: not drawn, {len(complete)} completed trial(s); needs 2")
             continue
         try:
-            path, cautions = _draw(plot, study, size, folder / f"{name}.png")
+            path, cautions = _draw(plot, study, size, folder / f"{name}.png", **first)
         except (ValueError, RuntimeError, ZeroDivisionError) as error:
             notes.append(f"{title}: not drawn ({error})")
             continue
@@ -101,14 +113,27 @@ def study_figures(study: optuna.Study, folder: Path) -> tuple[list[tuple[str, Pa
     return drawn, notes
 
 
+def pareto_figure(study: optuna.Study, labels: list[str], path: Path) -> Path:
+    """Optuna's Pareto-front plot of a multi-objective study (the front highlighted)."""
+    from optuna.visualization import matplotlib as plots
+
+    size = (6.5, 5) if len(labels) == 2 else (8, 6.5)
+    drawn, _ = _draw(plots.plot_pareto_front, study, size, path, target_names=labels)
+    return drawn
+
+
 def _draw(
-    plot: Callable[..., Any], study: optuna.Study, size: tuple[float, float], path: Path
+    plot: Callable[..., Any],
+    study: optuna.Study,
+    size: tuple[float, float],
+    path: Path,
+    **options: Any,
 ) -> tuple[Path, list[str]]:
     """One Optuna plot, its global style change undone; its warnings become notes for the page."""
     with warnings.catch_warnings(record=True) as caught, matplotlib.rc_context():
         warnings.simplefilter("always")
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        axes = plot(study)
+        axes = plot(study, **options)
         figure = np.atleast_1d(axes).ravel()[0].figure
         figure.set_size_inches(*size)
         save(figure, path, layout=False)

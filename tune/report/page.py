@@ -213,7 +213,8 @@ def study_section(
     space = settings.resolved_space()
     study = load_study(run_dir, space, table)
     drawn, notes = study_figures(study, out)
-    parts = [html.figure(path, title) for title, path in drawn]
+    parts = front_parts(settings, study, best, out)
+    parts += [html.figure(path, title) for title, path in drawn]
     parts += [html.note(text) for text in notes]
     shown = ["trial_id", "status", *space.params, "epochs", "best_epoch", *TABLE_METRICS, "seconds"]
     trials = table[[c for c in shown if c in table]]
@@ -229,6 +230,41 @@ def study_section(
         )
     )
     return html.section("study", "Study", parts)
+
+
+def front_parts(settings: StudySettings, study, best: dict | None, out: Path) -> list[str]:
+    """A multi-objective study's Pareto front: Optuna's figure and the front's trials."""
+    from ..objectives import OBJECTIVES
+    from .optuna_history import pareto_figure
+
+    if not settings.objectives:
+        return []
+    labels = [OBJECTIVES[name].label for name in settings.objectives]
+    parts = [html.heading(f"Pareto front: {', '.join(labels)}")]
+    if len(study.directions) == len(labels) and study.trials:
+        figure = pareto_figure(study, labels, out / "pareto_front.png")
+        parts.append(
+            html.figure(figure, "Every trial; the front (no trial beats it on all) marked")
+        )
+    front = (best or {}).get("front") or []
+    if not front:
+        return [*parts, html.note("No trial has finished with every objective yet.")]
+    rows = [
+        {
+            "trial_id": m["trial_id"],
+            **{OBJECTIVES[n].label: m["scores"][n] for n in settings.objectives},
+        }
+        for m in front
+    ]
+    parts.append(html.table(pd.DataFrame(rows)))
+    parts.append(
+        html.paragraph(
+            "Quality objectives are read at each trial's best epoch (the model it keeps); "
+            "best_config.json lists the front with each member's config. best/ holds the "
+            "trial with the best combined score."
+        )
+    )
+    return parts
 
 
 def best_section(run_dir: Path, best: dict | None, report: dict | None, out: Path) -> str:
