@@ -28,20 +28,26 @@ SEARCHER_STATE = "searcher-state-*.pkl"
 def load_study(run_dir: Path, space: SearchSpace, table: pd.DataFrame) -> optuna.Study:
     """The Optuna study of a run: its journal (tune.optuna_storage) when present, else its
     searcher state, else rebuilt from the table."""
-    journal = journal_path(run_dir)
-    if journal.is_file():
-        storage = journal_storage(run_dir)
-        names = optuna.get_all_study_names(storage)
-        if len(names) == 1:
-            study = optuna.load_study(study_name=names[0], storage=storage)
-            if study.trials:
-                return study
+    if journal_path(run_dir).is_file():
+        study = _study_from_journal(run_dir)
+        if study is not None and study.trials:
+            return study
     states = sorted(run_dir.glob(SEARCHER_STATE), key=lambda p: p.stat().st_mtime)
     if states:
         study = _study_from_state(states[-1])
         if study is not None and study.trials:
             return study
     return study_from_table(table, space)
+
+
+def _study_from_journal(run_dir: Path) -> optuna.Study | None:
+    try:
+        storage = journal_storage(run_dir)
+        (name,) = optuna.get_all_study_names(storage)
+        return optuna.load_study(study_name=name, storage=storage)
+    except (OSError, ValueError) as error:  # damaged, or not one study: the next source
+        warnings.warn(f"{journal_path(run_dir)}: not readable ({error})", stacklevel=2)
+        return None
 
 
 def _study_from_state(path: Path) -> optuna.Study | None:
