@@ -21,6 +21,17 @@ class TrainingData:
     split: Split
 
 
+def data_summary(data: TrainingData) -> str:
+    """The one line a command says about its data: size, split, and faces found."""
+    prepared, split = data.prepared, data.split
+    found = int(prepared.face_found.sum())
+    return (
+        f"data: {len(prepared)} images, split train/val/test "
+        f"{len(split.train)}/{len(split.val)}/{len(split.test)} by subject; {prepared.detector} "
+        f"found a face in {found} ({found / len(prepared):.0%}), the others are centre squares"
+    )
+
+
 def load_training_data(
     data: str | Path | None = None,
     *,

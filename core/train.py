@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     from .threads import configure_threads
 
     configure_threads(args.threads)
-    from .dataset import load_training_data
+    from .dataset import data_summary, load_training_data
     from .labels import DEFAULT_AUS
     from .loop import evaluate_on_test, train, training_summary
     from .metrics import format_report
@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         allow_outside_root=args.allow_outside_root,
     )
     build_model({**config, "n_aus": data.prepared.aus.shape[1]})  # fail before writing
+    print(data_summary(data), flush=True)
     from .yardstick import (
         add_baselines,
         announce_floors,

@@ -4,6 +4,7 @@ TensorFlow has loaded is still one line."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,7 @@ def test_training_prints_no_start_up_noise(small_synthetic: Path, tmp_path: Path
     for mark in NOISE_MARKS:
         assert mark not in done.stderr and mark not in done.stdout, mark
     assert "epoch 1/1" in done.stdout
+    assert re.search(r"^data: \d+ images, .* mtcnn found a face in \d+ \(\d+%\)", done.stdout, re.M)
 
 
 @pytest.mark.slow

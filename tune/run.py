@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.optuna_dashboard:
         require_local_journal(settings)
     started = time.perf_counter()
-    from core.dataset import load_training_data
+    from core.dataset import data_summary, load_training_data
     from core.labels import DEFAULT_AUS
 
     data = load_training_data(
@@ -286,11 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         allow_outside_root=settings.allow_outside_root,
         detector=settings.detector,
     )
-    print(
-        f"data: {len(data.prepared)} images, split train/val/test "
-        f"{len(data.split.train)}/{len(data.split.val)}/{len(data.split.test)} by subject",
-        flush=True,
-    )
+    print(data_summary(data), flush=True)
     from core.yardstick import validation_floors
 
     settings.floors = validation_floors(data)
