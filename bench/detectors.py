@@ -118,7 +118,7 @@ def builtin_cases(limit: int | None) -> list[tuple[Path, tuple[float, float], fl
     return found
 
 
-def errors(prepared: PreparedImage, centre, roll: float, shape) -> tuple[float, float]:
+def errors(prepared: PreparedImage, centre, roll: float) -> tuple[float, float]:
     """(centring error in % of the crop's side, alignment error in degrees) of one crop."""
     face = prepared.face
     if face is None:
@@ -140,7 +140,7 @@ def measure(
         prepared += prepare_images(paths[start : start + 16], size=96, detector=detector)
     seconds = (time.perf_counter() - started) / len(paths)
     found = [
-        errors(p, centre, roll, None)
+        errors(p, centre, roll)
         for p, (_, centre, roll) in zip(prepared, items, strict=True)
         if p.face_found
     ]

@@ -9,7 +9,6 @@ per image on this CPU, agreement with the Keras model on the test split).
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,9 +16,8 @@ from .cli import Parser, add_data_option, exits_cleanly, non_negative_int, posit
 from .errors import DataError, StorageError
 from .files import (
     check_output_folder,
-    remove_stale_temporaries,
+    folder_in_place,
     strict_json,
-    temporary_path,
     write_bytes_atomically,
     write_json_atomically,
 )
@@ -158,22 +156,14 @@ def _latency_settings(args) -> dict[str, Any]:
 def write_all(out: Path, files: dict[str, bytes], payloads: dict[str, Any]) -> None:
     """Every file into a hidden sibling of `out`, renamed to `out` at the end: a run that fails
     or is killed leaves no half export."""
-    temporary: Path | None = None
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(out.parent)
-        temporary = temporary_path(out.parent, out.name)
-        temporary.mkdir()
-        for name, content in files.items():
-            write_bytes_atomically(temporary / name, content)
-        for name, payload in payloads.items():
-            write_json_atomically(temporary / name, payload)
-        os.replace(temporary, out)  # over an empty folder too (checked empty at the start)
+        with folder_in_place(out) as temporary:  # over an empty `out` too (checked at the start)
+            for name, content in files.items():
+                write_bytes_atomically(temporary / name, content)
+            for name, payload in payloads.items():
+                write_json_atomically(temporary / name, payload)
     except OSError as error:
         raise StorageError(f"--out {out}: not written ({error.strerror or error})") from None
-    finally:
-        if temporary is not None and temporary.exists():
-            shutil.rmtree(temporary, ignore_errors=True)
 
 
 def format_summary(report: dict[str, Any], out: Path) -> str:

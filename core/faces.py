@@ -23,6 +23,7 @@ import numpy as np
 
 DETECTORS = ("mtcnn", "haar")
 DEFAULT_DETECTOR = "mtcnn"
+LEGACY_DETECTOR = "haar"  # the only one before preparation v3: what older files were cut with
 DETECTION_WIDTH = 320  # faces are searched on a copy this wide: several times faster, same boxes
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
 LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")  # as seen in the image

@@ -6,13 +6,14 @@ writer is killed mid-write: `os.replace` is atomic on one filesystem.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import shutil
 import stat
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,24 @@ def kind_of_entry(mode: int) -> str:
 
 
 TEMPORARY_MARK = ".tmp-"  # .NAME.tmp-PID-RANDOM: the pid tells a live writer from a dead one
+
+
+@contextlib.contextmanager
+def folder_in_place(folder: Path) -> Iterator[Path]:
+    """A hidden sibling of `folder` to fill in the block; renamed to `folder` when the block
+    ends without error (over an absent or empty `folder`), removed in any case: the folder
+    appears whole or not at all. OSError when it cannot be made or renamed."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(folder.parent)
+    temporary = temporary_path(folder.parent, folder.name)
+    temporary.mkdir()
+    try:
+        yield temporary
+        os.replace(temporary, folder)
+    finally:
+        if temporary.exists():
+            shutil.rmtree(temporary, ignore_errors=True)
 
 
 def temporary_path(folder: Path, name: str) -> Path:

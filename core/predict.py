@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import DataError, first_line
+from .faces import LEGACY_DETECTOR
 from .files import strict_json
 from .labels import EMOTIONS
 from .preprocess import (
@@ -62,7 +63,7 @@ class Predictor:
         self.crop_fraction = float(settings.get("crop_fraction", 1.0))
         self.prepared_size = int(settings.get("prepared_size", DEFAULT_PREPARED_SIZE))
         self.face_margin = float(settings.get("face_margin", DEFAULT_FACE_MARGIN))
-        self.face_detector = str(settings.get("face_detector", "haar"))
+        self.face_detector = str(settings.get("face_detector", LEGACY_DETECTOR))
         self.emotions = list(settings.get("emotions", EMOTIONS))
         self.au_names = [str(name) for name in settings["au_names"]]
         self.thresholds = np.asarray(settings["thresholds"], dtype=float)

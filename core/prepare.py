@@ -11,8 +11,6 @@ manifests (their labelled images, the frames training would use).
 from __future__ import annotations
 
 import math
-import os
-import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ import numpy as np
 from .cli import MAX_PREPARED_SIZE, Parser, add_detector_option, exits_cleanly, int_in
 from .config import MIN_INPUT_SIZE
 from .errors import DataError
-from .files import check_output_folder, remove_stale_temporaries, strict_json, temporary_path
+from .files import check_output_folder, folder_in_place, strict_json
 from .preprocess import DEFAULT_FACE_MARGIN, DEFAULT_PREPARED_SIZE, PreparedImage, prepare_each
 
 RECORDS_FILE = "prepared.jsonl"
@@ -113,13 +111,6 @@ def prepare_into(
     return records
 
 
-def publish(temporary: Path, out: Path) -> None:
-    """The finished folder takes the place of --out (absent or empty): whole or not at all."""
-    if out.is_dir():
-        out.rmdir()  # empty: checked before any work
-    os.replace(temporary, out)
-
-
 def summary(records: Sequence[dict[str, Any]], detector: str, out: Path) -> str:
     """What a user reads: faces found, how far the eyes were turned, which images had no face."""
     misses = [record["path"] for record in records if not record["face_found"]]
@@ -169,16 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     if not paths:
         raise DataError(f"{' '.join(args.items)}: no images to prepare")
     settings = {"size": args.size, "margin": DEFAULT_FACE_MARGIN, "detector": args.detector}
-    parent = args.out.absolute().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(parent)
-    temporary = temporary_path(parent, args.out.name)
-    temporary.mkdir()
-    try:
+    with folder_in_place(args.out.absolute()) as temporary:  # --out absent or empty: checked
         records = prepare_into(paths, temporary, settings, progress=not args.json)
-        publish(temporary, args.out)
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
     if args.json:
         for record in records:
             print(strict_json({**record, "output": str(args.out / record["output"])}))

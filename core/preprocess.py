@@ -23,7 +23,7 @@ from PIL import Image
 
 from .errors import DataError, first_line
 from .faces import DEFAULT_DETECTOR, Face, check_detector, detect_faces, face_square
-from .files import IMAGE_BYTES_LIMIT, read_bounded, remove_stale_temporaries, temporary_path
+from .files import IMAGE_BYTES_LIMIT, folder_in_place, read_bounded
 from .paths import cache_root
 from .records import Record, Source
 
@@ -284,25 +284,17 @@ def _checksums(images: np.ndarray, face_found: np.ndarray) -> dict[str, int]:
 def _save_atomically(folder: Path, arrays: tuple[np.ndarray, np.ndarray]) -> None:
     """Write a sibling folder and rename it: a crash never leaves a half-written cache."""
     images, face_found = arrays
-    temporary: Path | None = None
     try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(folder.parent)
-        temporary = temporary_path(folder.parent, folder.name)
-        temporary.mkdir()
-        np.save(temporary / "images.npy", images)
-        np.save(temporary / "face_found.npy", face_found)
-        (temporary / CHECKSUM_FILE).write_text(json.dumps(_checksums(images, face_found)))
-        os.replace(temporary, folder)
+        with folder_in_place(folder) as temporary:
+            np.save(temporary / "images.npy", images)
+            np.save(temporary / "face_found.npy", face_found)
+            (temporary / CHECKSUM_FILE).write_text(json.dumps(_checksums(images, face_found)))
     except OSError as error:
         if not folder.is_dir():  # another process may have won the rename: theirs is as good
             print(
                 f"warning: preparation cache not written to {folder.parent}: {error}",
                 file=sys.stderr,
             )
-    finally:
-        if temporary is not None and temporary.exists():
-            shutil.rmtree(temporary, ignore_errors=True)
 
 
 def crop_and_resize(images: np.ndarray, crop_fraction: float, input_size: int) -> np.ndarray:

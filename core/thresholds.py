@@ -15,7 +15,7 @@ from typing import Any
 from .cli import MAX_PREPARED_SIZE
 from .config import MIN_INPUT_SIZE
 from .errors import DataError, shortened
-from .faces import DETECTORS
+from .faces import DETECTORS, LEGACY_DETECTOR
 from .files import TEXT_BYTES_LIMIT, read_bounded, write_json_atomically
 from .labels import EMOTIONS
 from .preprocess import DEFAULT_FACE_MARGIN, PREPARATION_VERSION, PreparedData
@@ -73,7 +73,7 @@ def read_thresholds(path: Path) -> dict[str, Any]:
     if missing:
         raise DataError(f"{path}: thresholds file lacks {', '.join(missing)}")
     payload.setdefault("face_margin", DEFAULT_FACE_MARGIN)
-    payload.setdefault("face_detector", "haar")  # the only detector before preparation v3
+    payload.setdefault("face_detector", LEGACY_DETECTOR)
     payload.setdefault("emotions", list(EMOTIONS))
     for key, (valid, expected) in FIELDS.items():
         if not valid(payload[key]):

@@ -70,7 +70,7 @@ def make_searcher(
     objectives: list[str] | None = None,
 ) -> OptunaSearch:
     """Seeded multivariate TPE with the space's hand-tuned config first; or seeded random search.
-    With a local `study` folder, Optuna's history is options in its journal under `name`. With
+    With a local `study` folder, Optuna's history is kept in its journal under `name`. With
     `objectives`, Optuna optimises them together (TPE's multi-objective form) and keeps the front.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # "A new study created in memory"

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError, shortened
-from core.faces import DEFAULT_DETECTOR
+from core.faces import DEFAULT_DETECTOR, LEGACY_DETECTOR
 from core.files import write_json_atomically
 from search_spaces import SearchSpace, get
 
@@ -115,7 +115,7 @@ class StudySettings:
             payload = json.loads(text)
             if not isinstance(payload, dict):
                 raise TypeError(f"holds a {type(payload).__name__}, not an object")
-            payload.setdefault("detector", "haar")  # the only one before preparation v3
+            payload.setdefault("detector", LEGACY_DETECTOR)
             settings = cls(**payload)
         except (ValueError, TypeError) as error:
             raise ConfigError(f"{where} is damaged ({error})") from None

@@ -83,16 +83,16 @@ def build_tuner(settings: StudySettings, data: TrainingData, restore: bool):
     from .trainable import run_trial
 
     space = settings.resolved_space()
+    study_folder = local_folder(settings.experiment_path)
     trainable = tune.with_resources(
         tune.with_parameters(
             run_trial,
             data=data,
             latency="latency" in settings.objectives,
-            study=str(local_folder(settings.experiment_path) or ""),
+            study=str(study_folder or ""),
         ),
         trial_resources(settings.cpus_per_trial, settings.gpus_per_trial),
     )
-    study_folder = local_folder(settings.experiment_path)
     if restore:
         tuner = tune.Tuner.restore(
             settings.experiment_path,
