@@ -174,7 +174,7 @@ def fit(config: dict[str, Any], data, callbacks: list[Any], model=None, **fit_kw
 # --- the tools ---------------------------------------------------------------------------------
 
 
-def run_study(job: Job, space, data, outcome: Outcome) -> None:
+def run_study(job: Job, outcome: Outcome) -> None:
     """ours (TPE + hand-tuned start + ASHA) and ray-random (random search, no scheduler), through
     the real `python -m tune.run` entry point."""
     from tune.run import main
@@ -359,15 +359,19 @@ def run(job: Job) -> Outcome:
     from core.dataset import load_training_data
     from tune.study import cpu_caps
 
+    outcome = Outcome(tool=job.tool, seed=job.seed)
+    if RUNNERS[job.tool] is run_study:
+        # `python -m tune.run` caps the space and loads the data itself: doing it here as well
+        # would charge those tools a second data load and TensorFlow import.
+        run_study(job, outcome)
+        return outcome
     space = search_spaces.get(job.space)
     if not visible_gpus() and space.cpu_caps:
         space = space.capped(cpu_caps(space))  # what tune.run does on a machine without a GPU
     data = load_training_data(job.data, seed=job.seed, progress=False)
-    if RUNNERS[job.tool] is not run_study:
-        from core.threads import configure_threads
+    from core.threads import configure_threads
 
-        configure_threads(os.cpu_count())  # one trial at a time gets every core
-    outcome = Outcome(tool=job.tool, seed=job.seed)
+    configure_threads(os.cpu_count())  # one trial at a time gets every core
     RUNNERS[job.tool](job, space, data, outcome)
     return outcome
 

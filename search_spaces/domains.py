@@ -93,6 +93,10 @@ class SearchSpace:
     params: Mapping[str, Domain]
     fixed: Mapping[str, Any]
     start: Mapping[str, Any]  # searched keys only: the original report's hand-tuned choices
+    # Further starting points, each the start with these values changed, tried right after it:
+    # a fix the report lacked, kept beside the report's own config (which stays the "hand-tuned"
+    # yardstick) rather than in place of it.
+    start_variants: tuple[Mapping[str, Any], ...] = ()
     grace_period: int = 3  # epochs ASHA waits before it compares trials
     num_samples: int = 24
     cpu_caps: Mapping[str, Any] = field(default_factory=dict)  # see `capped`
@@ -119,6 +123,12 @@ class SearchSpace:
         for key, value in self.start.items():
             if not self.params[key].contains(value):
                 raise ConfigError(f"{where}: start {key}={value!r} is outside {self.params[key]}")
+        for variant in self.start_variants:
+            for key, value in variant.items():
+                if key not in self.params or not self.params[key].contains(value):
+                    raise ConfigError(
+                        f"{where}: start variant {key}={value!r} is not a searched value"
+                    )
 
     def capped(self, caps: Mapping[str, Any]) -> SearchSpace:
         """The same space with upper bounds on searched values and overrides of fixed ones.
@@ -129,18 +139,27 @@ class SearchSpace:
         params = dict(self.params)
         fixed = dict(self.fixed)
         start = dict(self.start)
+        variants = [dict(variant) for variant in self.start_variants]
         for key, cap in caps.items():
             if key in params:
                 params[key] = params[key].capped(cap)
-                if key in start and start[key] > cap:
-                    start[key] = _largest_within(params[key], cap)
+                for point in (start, *variants):
+                    if key in point and point[key] > cap:
+                        point[key] = _largest_within(params[key], cap)
             elif key in fixed:
                 fixed[key] = cap
-        return replace(self, params=params, fixed=fixed, start=start)
+        return replace(
+            self, params=params, fixed=fixed, start=start, start_variants=tuple(variants)
+        )
 
     def first_config(self) -> dict[str, Any]:
         """The hand-tuned config the study tries first: fixed values and the start point."""
         return {**self.fixed, **self.start}
+
+    def start_points(self) -> list[dict[str, Any]]:
+        """The searched values a study tries before its searcher's own: the start, then each
+        variant of it."""
+        return [dict(self.start)] + [{**self.start, **variant} for variant in self.start_variants]
 
 
 def _largest_within(domain: Domain, cap: float) -> Any:

@@ -46,6 +46,7 @@ SPACE = SearchSpace(
         "brightness": 0.1,
         "au_weighting": "none",
     },
+    start_variants=({"au_weighting": "balanced"},),  # why: search_spaces/large_sample.py
     grace_period=8,
     num_samples=40,
     # 2 CPU cores: the front spans widths 0.25-0.5 and inputs 64-128 px (an alpha-1.0 network

@@ -91,7 +91,7 @@ def make_searcher(
     return ResumableOptunaSearch(
         space=DefineByRun(space),
         sampler=sampler,
-        points_to_evaluate=[dict(space.start)],
+        points_to_evaluate=space.start_points(),
         **options,
     )
 

@@ -18,6 +18,9 @@ from .storage import local_folder, storage_is_full
 from .study import StudySettings, trial_name
 
 EXIT_INTERRUPTED = 130
+# Imported by each local Ray worker as it starts (tune/worker_preload.py says why).
+PRELOAD_ENV = "RAY_preload_python_modules"
+PRELOAD_MODULE = "tune.worker_preload"
 NO_SPACE = os.strerror(errno.ENOSPC)  # "No space left on device"
 
 
@@ -39,9 +42,11 @@ def start_ray(address: str | None, dashboard: bool) -> bool:
         os.environ.setdefault(key, value)
     quiet_token_notice()
     if address:
-        # A cluster's workers get them through the job's runtime environment.
+        # A cluster's workers are started by its nodes (cluster.yaml names the preload there)
+        # and get WORKER_ENV through the job's runtime environment.
         ray.init(address=address, log_to_driver=False, runtime_env={"env_vars": WORKER_ENV})
         return True
+    os.environ.setdefault(PRELOAD_ENV, PRELOAD_MODULE)  # read by the raylet ray.init starts
     with loopback_only():
         ray.init(
             address="local",  # never attach to another Ray that happens to run on this machine

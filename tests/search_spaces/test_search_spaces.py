@@ -99,3 +99,26 @@ def test_unknown_space_lists_the_known_ones():
 
 def _lowest(domain) -> float:
     return min(domain.values) if isinstance(domain, Choice) else domain.low
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_start_point_is_a_valid_config_inside_the_capped_domains(name: str):
+    space = search_spaces.get(name)
+    capped = space.capped(cpu_caps(space))
+    points = capped.start_points()
+    assert points[0] == dict(capped.start)  # the report's config first: the hand-tuned yardstick
+    assert len(points) == 1 + len(space.start_variants)
+    for point in points:
+        assert set(point) == set(capped.params)
+        assert all(capped.params[key].contains(value) for key, value in point.items())
+        full_config({**capped.fixed, **point})
+
+
+def test_a_start_variant_changes_only_its_keys_and_a_bad_one_is_refused():
+    space = search_spaces.get("large_sample")
+    start, balanced = space.start_points()
+    assert {key for key in start if start[key] != balanced[key]} == {"au_weighting"}
+    assert balanced["au_weighting"] == "balanced"
+    for bad in ({"au_weighting": "double"}, {"learning_rate": 1e-2}):
+        with pytest.raises(ConfigError, match="start variant"):
+            dataclasses.replace(space, start_variants=(bad,))

@@ -1,0 +1,29 @@
+"""A local study's Ray workers hold TensorFlow before a trial reaches them."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+
+@pytest.mark.slow
+def test_a_local_rays_workers_import_tensorflow_and_the_training_loop_as_they_start():
+    import ray
+
+    from tune.tuner import start_ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    assert start_ray(None, dashboard=False) is True
+    try:
+
+        @ray.remote(num_cpus=1)
+        class Probe:
+            def modules(self) -> list[str]:
+                return [name for name in ("tensorflow", "keras", "core.loop") if name in sys.modules]
+
+        probe = Probe.remote()
+        assert ray.get(probe.modules.remote(), timeout=120) == ["tensorflow", "keras", "core.loop"]
+    finally:
+        ray.shutdown()
