@@ -36,6 +36,7 @@ RUNNER = HERE / "peer_runners.py"
 GOALS = {"kt-hyperband": 0.5, "optuna": 0.7}  # ours / peer time to target
 BUDGET_POINTS = (0.25, 0.5, 0.75, 1.0)  # the anytime table's columns, fractions of the budget
 GRACE_S = 300  # past the budget: start-up, the last epoch, the test evaluation
+FLOOR_ROW = "floor: majority emotion, every AU"  # the anytime table's row of no learning at all
 
 
 @dataclass
@@ -114,6 +115,9 @@ def anytime(runs: list[Run], budget_s: float) -> list[dict[str, Any]]:
                 row[fraction] = median([best_by(r.outcome.get("curve", []), at) for r in mine])
             row["end"] = median([best_by(r.outcome.get("curve", []), math.inf) for r in mine])
             rows.append(row)
+    floors = [r.outcome["score_floor"] for r in runs if r.outcome.get("score_floor") is not None]
+    if floors:  # the same at every point: a model that learns nothing scores it from the start
+        rows.append({"tool": FLOOR_ROW, **dict.fromkeys([*BUDGET_POINTS, "end"], median(floors))})
     return rows
 
 

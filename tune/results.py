@@ -57,7 +57,7 @@ def results_table(grid, searched: list[str], objectives: list[str] | None = None
         last = trial.last_result or {}
         row: dict[str, Any] = {
             "trial_id": trial.trial_id,
-            "order": order,  # creation order: 0 is the space's hand-tuned start
+            "order": order,  # creation order: 0 is the hand-tuned start (unless skipped)
             "status": trial_status(trial),
         }
         row.update({key: trial.config.get(key) for key in searched})

@@ -49,6 +49,7 @@ SETTINGS_OPTIONS = (
     "scheduler",
     "reuse_workers",
     "detector",
+    "no_hand_tuned_start",
 )
 
 
@@ -106,6 +107,12 @@ def build_parser() -> Parser:
         help=f"several objectives, a Pareto front ({', '.join(OBJECTIVES)}; at most one cost)",
     )
     add("--search", choices=SEARCH_METHODS, default="tpe", help="tpe (default) or random")
+    add(
+        "--no-hand-tuned-start",
+        action="store_true",
+        help="let TPE choose every trial: do not try the space's hand-tuned config (and its "
+        "variants) first",
+    )
     add("--scheduler", choices=SCHEDULERS, default="asha", help="asha (default) or none")
     add("--no-report", action="store_true", help="skip the automatic HTML report at the end")
     add(

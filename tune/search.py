@@ -68,8 +68,10 @@ def make_searcher(
     study: Path | None = None,
     name: str = "",
     objectives: list[str] | None = None,
+    start: bool = True,
 ) -> OptunaSearch:
-    """Seeded multivariate TPE with the space's hand-tuned config first; or seeded random search.
+    """Seeded multivariate TPE with the space's hand-tuned config (and its variants) first, unless
+    `start` is false; or seeded random search.
     With a local `study` folder, Optuna's history is kept in its journal under `name`. With
     `objectives`, Optuna optimises them together (TPE's multi-objective form) and keeps the front.
     """
@@ -91,7 +93,7 @@ def make_searcher(
     return ResumableOptunaSearch(
         space=DefineByRun(space),
         sampler=sampler,
-        points_to_evaluate=space.start_points(),
+        points_to_evaluate=space.start_points() if start else None,
         **options,
     )
 

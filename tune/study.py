@@ -56,6 +56,8 @@ class StudySettings:
     # or on a full disk can report once more from its still-running thread, and the resumed study
     # then repeats an epoch or loses a trial (tests/tune: interrupt and full-storage resumes).
     reuse_workers: bool = False
+    # TPE chooses every trial: the space's start points (the report's config first) are skipped.
+    no_hand_tuned_start: bool = False
     # The target metrics' floors on this study's validation split (core.yardstick), for the report.
     floors: dict[str, float] = field(default_factory=dict)
     detector: str = DEFAULT_DETECTOR  # the face detector the images are prepared with

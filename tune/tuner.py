@@ -130,6 +130,7 @@ def build_tuner(settings: StudySettings, data: TrainingData, restore: bool):
                 study_folder,
                 settings.name,
                 settings.objectives,
+                start=not settings.no_hand_tuned_start,
             ),
             settings.max_concurrent,
             study_folder,

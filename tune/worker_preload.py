@@ -10,6 +10,7 @@ mostly shared library pages.
 
 from __future__ import annotations
 
+
 def preload() -> None:
     """TensorFlow (its start-up notices filtered, as in a trial), Keras and the training loop."""
     from core.quiet import import_tensorflow

@@ -36,6 +36,8 @@ def test_peers_benchmark_runs_every_tool_in_tiny_mode(small_synthetic: Path, tmp
         assert times[0] > 0 and times[-1] < run["wall_s"], run
         best = max(score for _, score in run["curve"])
         assert best == pytest.approx(run["best_val_score"]), run
+        assert 0.2 < run["score_floor"] < 0.8, run  # majority emotion and every AU, not zero
+    assert len({run["score_floor"] for run in runs}) == 1  # one seed: one split, one floor
     assert sum(run["trials_started"] for run in runs if run["tool"] == "ours") <= 2
     table = (tmp_path / "table.md").read_text()
     for tool in peers.TOOLS:
@@ -43,6 +45,7 @@ def test_peers_benchmark_runs_every_tool_in_tiny_mode(small_synthetic: Path, tmp
     assert "goal ours/kt-hyperband <= 0.5" in table and "goal ours/optuna <= 0.7" in table
     assert "| tool | 25% (22 s) | 50% (45 s) | 75% (68 s) | 100% (90 s) | run's end |" in table
     assert "goal ours best-so-far >= every peer's at every budget point: " in table
+    assert f"| {peers.FLOOR_ROW} | {runs[0]['score_floor']:.3f} |" in table
     assert table.splitlines()[0] in done.stdout
 
 
@@ -77,8 +80,9 @@ def test_time_ratio_is_a_bound_when_a_tool_never_reached_the_targets(
 
 
 def test_the_anytime_table_takes_medians_of_the_best_so_far_and_names_every_lead_lost(peers):
-    def run(tool: str, curve: list[tuple[float, float]]):
-        return peers.Run(outcome={"tool": tool, "seed": 0, "curve": curve}, wall_s=1, cpu_s=1)
+    def run(tool: str, curve: list[tuple[float, float]], floor: float = 0.3):
+        outcome = {"tool": tool, "seed": 0, "curve": curve, "score_floor": floor}
+        return peers.Run(outcome=outcome, wall_s=1, cpu_s=1)
 
     runs = [
         run("ours", [(10, 0.2), (60, 0.5)]),
@@ -86,9 +90,12 @@ def test_the_anytime_table_takes_medians_of_the_best_so_far_and_names_every_lead
         run("ours", [(80, 0.3)]),
         run("optuna", [(20, 0.45), (95, 0.7)]),
         run("optuna", [(20, 0.35)]),
-        run("optuna", [(20, 0.1)]),
+        run("optuna", [(20, 0.1)], floor=0.5),
     ]
     rows = {row["tool"]: row for row in peers.anytime(runs, budget_s=100)}
+    assert rows[peers.FLOOR_ROW] == dict.fromkeys([0.25, 0.5, 0.75, 1.0, "end"], 0.3) | {
+        "tool": peers.FLOOR_ROW
+    }
     # ours at 25 s: 0.2, nothing, nothing -> median none; at 100 s: 0.5, 0.6, 0.3 -> 0.5
     assert rows["ours"][0.25] == -math.inf and rows["ours"][1.0] == 0.5
     assert rows["optuna"][0.25] == 0.35 and rows["optuna"][1.0] == 0.35
@@ -99,3 +106,4 @@ def test_the_anytime_table_takes_medians_of_the_best_so_far_and_names_every_lead
     assert "optuna at 100%" not in goal
     table = peers.format_anytime(list(rows.values()), budget_s=100)
     assert "| ours | none yet | 0.200 | 0.400 | 0.500 | 0.500 |" in table
+    assert f"| {peers.FLOOR_ROW} | 0.300 | 0.300 | 0.300 | 0.300 | 0.300 |" in table

@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+PRELOADED = ("tensorflow", "keras", "core.loop")
+
 
 @pytest.mark.slow
 def test_a_local_rays_workers_import_tensorflow_and_the_training_loop_as_they_start():
@@ -21,9 +23,9 @@ def test_a_local_rays_workers_import_tensorflow_and_the_training_loop_as_they_st
         @ray.remote(num_cpus=1)
         class Probe:
             def modules(self) -> list[str]:
-                return [name for name in ("tensorflow", "keras", "core.loop") if name in sys.modules]
+                return [name for name in PRELOADED if name in sys.modules]
 
         probe = Probe.remote()
-        assert ray.get(probe.modules.remote(), timeout=120) == ["tensorflow", "keras", "core.loop"]
+        assert ray.get(probe.modules.remote(), timeout=120) == list(PRELOADED)
     finally:
         ray.shutdown()
