@@ -153,6 +153,22 @@ def anytime_goal(rows: list[dict[str, Any]]) -> str:
     return f"goal ours best-so-far >= every peer's at every budget point: {verdict}"
 
 
+def floor_line(rows: list[dict[str, Any]]) -> str:
+    """Which tools' best-so-far got above the no-learning floor by the budget's end: below it, a
+    lead over a peer is a lead in noise."""
+    by_tool = {row["tool"]: row for row in rows}
+    if FLOOR_ROW not in by_tool:
+        return "floor: not known"
+    floor = by_tool[FLOOR_ROW][1.0]
+    tools = [row for row in rows if row["tool"] != FLOOR_ROW]
+    above = [row["tool"] for row in tools if row[1.0] > floor]
+    below = [row["tool"] for row in tools if row[1.0] <= floor]
+    return (
+        f"above the floor ({floor:.3f}: majority emotion, every AU) at 100% of the budget: "
+        f"{', '.join(above) or 'none'}; at or below it: {', '.join(below) or 'none'}"
+    )
+
+
 def summarise(runs: list[Run]) -> list[dict[str, Any]]:
     """Medians per tool; a run that never met the targets counts as infinitely slow."""
     ours_runs = [r for r in runs if r.tool == "ours"]
@@ -292,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = summarise(runs)
     best_so_far = anytime(runs, args.budget_s)
     tables = [format_table(rows), format_anytime(best_so_far, args.budget_s)]
-    goals = [*goal_lines(rows), anytime_goal(best_so_far)]
+    goals = [*goal_lines(rows), anytime_goal(best_so_far), floor_line(best_so_far)]
     text = "\n\n".join(tables) + "\n\n" + "\n".join(goals) + "\n"
     print(text, end="")
     records = [{**r.outcome, "wall_s": r.wall_s, "cpu_s": r.cpu_s} for r in runs]

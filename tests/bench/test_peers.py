@@ -46,6 +46,7 @@ def test_peers_benchmark_runs_every_tool_in_tiny_mode(small_synthetic: Path, tmp
     assert "| tool | 25% (22 s) | 50% (45 s) | 75% (68 s) | 100% (90 s) | run's end |" in table
     assert "goal ours best-so-far >= every peer's at every budget point: " in table
     assert f"| {peers.FLOOR_ROW} | {runs[0]['score_floor']:.3f} |" in table
+    assert f"above the floor ({runs[0]['score_floor']:.3f}: majority emotion, every AU)" in table
     assert table.splitlines()[0] in done.stdout
 
 
@@ -107,3 +108,7 @@ def test_the_anytime_table_takes_medians_of_the_best_so_far_and_names_every_lead
     table = peers.format_anytime(list(rows.values()), budget_s=100)
     assert "| ours | none yet | 0.200 | 0.400 | 0.500 | 0.500 |" in table
     assert f"| {peers.FLOOR_ROW} | 0.300 | 0.300 | 0.300 | 0.300 | 0.300 |" in table
+    assert peers.floor_line(list(rows.values())) == (
+        "above the floor (0.300: majority emotion, every AU) at 100% of the budget: ours, optuna;"
+        " at or below it: none"
+    )
