@@ -37,8 +37,9 @@ def child(mode: str, setup_s: float) -> dict[str, float]:
     @ray.remote(num_cpus=1)
     class TrialWorker:
         def ready(self) -> bool:
-            import core.loop  # noqa: F401  (already there when preloaded)
+            from tune.worker_preload import preload  # a trial's imports: none left if preloaded
 
+            preload()
             return True
 
     time.sleep(setup_s)

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-PRELOADED = ("tensorflow", "keras", "core.loop")
+PRELOADED = ("tensorflow", "keras", "core.loop", "core.models", "tune.trainable")
 
 
 @pytest.mark.slow
