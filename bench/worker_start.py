@@ -26,6 +26,8 @@ MODES = ("fresh", "preload")
 
 def child(mode: str, setup_s: float) -> dict[str, float]:
     """One measurement, in this process: ray start, the setup wait, two actors made ready."""
+    import importlib
+
     from tune.tuner import PRELOAD_ENV, PRELOAD_MODULE, start_ray
 
     os.environ[PRELOAD_ENV] = PRELOAD_MODULE if mode == "preload" else ""
@@ -37,9 +39,7 @@ def child(mode: str, setup_s: float) -> dict[str, float]:
     @ray.remote(num_cpus=1)
     class TrialWorker:
         def ready(self) -> bool:
-            from tune.worker_preload import preload  # a trial's imports: none left if preloaded
-
-            preload()
+            importlib.import_module(PRELOAD_MODULE)  # a trial's imports: done if preloaded
             return True
 
     time.sleep(setup_s)

@@ -120,15 +120,13 @@ class SearchSpace:
                 f"{where}: the start point must give every searched key "
                 f"(searched: {searched}; start: {given})"
             )
-        for key, value in self.start.items():
-            if not self.params[key].contains(value):
-                raise ConfigError(f"{where}: start {key}={value!r} is outside {self.params[key]}")
-        for variant in self.start_variants:
-            for key, value in variant.items():
-                if key not in self.params or not self.params[key].contains(value):
-                    raise ConfigError(
-                        f"{where}: start variant {key}={value!r} is not a searched value"
-                    )
+        for number, point in enumerate(self.start_points()):
+            label = "start variant" if number else "start"
+            for key, value in point.items():
+                domain = self.params.get(key)
+                if domain is None or not domain.contains(value):
+                    outside = domain or f"the searched keys ({', '.join(sorted(self.params))})"
+                    raise ConfigError(f"{where}: {label} {key}={value!r} is outside {outside}")
 
     def capped(self, caps: Mapping[str, Any]) -> SearchSpace:
         """The same space with upper bounds on searched values and overrides of fixed ones.

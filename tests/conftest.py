@@ -114,6 +114,20 @@ def session_cache(tmp_path_factory: pytest.TempPathFactory):
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture
+def study_ray():
+    """A local Ray started as `python -m tune.run` starts it (`start_ray`), stopped after."""
+    import ray
+
+    from tune.tuner import start_ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    assert start_ray(None, dashboard=False) is True
+    yield ray
+    ray.shutdown()
+
+
 def start_study(args: list[str], **env: str):
     """`python -m tune.run ARGS` as its own process (so tests can signal or kill the driver)."""
     import subprocess

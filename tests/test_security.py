@@ -100,25 +100,16 @@ def test_a_csv_symlink_that_leads_outside_its_folder_is_rejected(tmp_path: Path)
 
 
 @pytest.mark.slow
-def test_a_local_study_ray_listens_on_127_0_0_1_without_a_dashboard():
-    import ray
-
-    from tune.tuner import start_ray
-
-    if ray.is_initialized():
-        ray.shutdown()
-    assert start_ray(None, dashboard=False) is True
-    try:
-        (node,) = ray.nodes()
-        assert node["NodeManagerAddress"] == "127.0.0.1"
-        assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
-        assert not ray._private.worker.global_worker.node.address_info.get("webui_url")
-        ray_ports = listening_ports_of_ray(ray._private.worker.global_worker.node)
-        assert ray_ports, "found no listening socket of Ray's processes"
-        exposed = {port: host for port, host in ray_ports.items() if host not in LOOPBACK}
-        assert not exposed, f"Ray listens beyond 127.0.0.1: {exposed}"
-    finally:
-        ray.shutdown()
+def test_a_local_study_ray_listens_on_127_0_0_1_without_a_dashboard(study_ray):
+    ray = study_ray
+    (node,) = ray.nodes()
+    assert node["NodeManagerAddress"] == "127.0.0.1"
+    assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
+    assert not ray._private.worker.global_worker.node.address_info.get("webui_url")
+    ray_ports = listening_ports_of_ray(ray._private.worker.global_worker.node)
+    assert ray_ports, "found no listening socket of Ray's processes"
+    exposed = {port: host for port, host in ray_ports.items() if host not in LOOPBACK}
+    assert not exposed, f"Ray listens beyond 127.0.0.1: {exposed}"
 
 
 LOOPBACK = {"127.0.0.1", "::1"}

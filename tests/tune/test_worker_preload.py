@@ -10,22 +10,13 @@ PRELOADED = ("tensorflow", "keras", "core.loop", "core.models", "tune.trainable"
 
 
 @pytest.mark.slow
-def test_a_local_rays_workers_import_tensorflow_and_the_training_loop_as_they_start():
-    import ray
+def test_a_local_rays_workers_import_tensorflow_and_the_training_loop_as_they_start(study_ray):
+    ray = study_ray
 
-    from tune.tuner import start_ray
+    @ray.remote(num_cpus=1)
+    class Probe:
+        def modules(self) -> list[str]:
+            return [name for name in PRELOADED if name in sys.modules]
 
-    if ray.is_initialized():
-        ray.shutdown()
-    assert start_ray(None, dashboard=False) is True
-    try:
-
-        @ray.remote(num_cpus=1)
-        class Probe:
-            def modules(self) -> list[str]:
-                return [name for name in PRELOADED if name in sys.modules]
-
-        probe = Probe.remote()
-        assert ray.get(probe.modules.remote(), timeout=120) == list(PRELOADED)
-    finally:
-        ray.shutdown()
+    probe = Probe.remote()
+    assert ray.get(probe.modules.remote(), timeout=120) == list(PRELOADED)
