@@ -64,7 +64,7 @@ class MemoryPeak(threading.Thread):
 def base_config(args, input_size: int, epochs: int) -> dict[str, Any]:
     """large_sample's hand-tuned config at one input size, for a fixed number of epochs."""
     space = search_spaces.get("large_sample")
-    config = {**space.fixed, **space.start, "input_size": input_size}
+    config = {**space.first_config(), "input_size": input_size}
     config.update(
         max_epochs=epochs,
         min_epochs=epochs,

@@ -157,7 +157,7 @@ def trial_config(space, values: dict[str, Any], job: Job, data) -> dict[str, Any
     from core.config import full_config
 
     searched = {key: values[key] for key in space.params}  # KerasTuner adds its own tuner/* keys
-    config = full_config({**space.fixed, **searched})
+    config = full_config(space.config(searched))
     if job.targets:
         config["targets"] = dict(job.targets)
     config["n_aus"] = int(data.prepared.aus.shape[1])

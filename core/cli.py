@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from .config import NAMED_WEIGHTS
 from .errors import ConfigError, UserError
 
 
@@ -158,9 +159,11 @@ def add_target_option(parser: argparse.ArgumentParser) -> None:
 
 
 def backbone_weights(value: str | None) -> str | None:
-    """`--backbone-weights`: None, 'imagenet', or an existing file, made absolute (trials run in
-    other folders)."""
-    if not value or value == "imagenet":
+    """`--backbone-weights`: None ('none' too), a name of known weights ('imagenet', 'fer2013'),
+    or an existing file, made absolute (trials run in other folders)."""
+    if not value or value == "none":
+        return None
+    if any(value in names for names in NAMED_WEIGHTS.values()):
         return value
     path = Path(value).expanduser()
     if not path.is_file():

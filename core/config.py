@@ -46,9 +46,11 @@ N_DEFAULT_AUS = 15  # the 15 most frequent CK+ AUs (core.labels.DEFAULT_AUS)
 
 MODEL_DEFAULTS: dict[str, Any] = {
     "input_size": 96,  # square side in pixels, >= 32
-    "backbone": "mobilenet",  # or "mobilenet_v2"
-    "alpha": 1.0,  # width multiplier, one of ALPHAS[backbone]
-    "backbone_weights": None,  # None (train from scratch), "imagenet", or a local weights file
+    "backbone": "mobilenet",  # or "mobilenet_v2", "mini_xception"
+    "alpha": 1.0,  # MobileNet width multiplier, one of ALPHAS[backbone] (mini_xception has one)
+    # None (train from scratch), a name of NAMED_WEIGHTS[backbone] ("imagenet", "fer2013"), or a
+    # local weights file
+    "backbone_weights": None,
     "unfreeze_top_blocks": 0,  # transfer only: top blocks left trainable (no effect from scratch)
     "l1": 0.0,  # L1 on the two Dense(1024) kernels; 0 adds no regulariser
     "dropout": 0.0,  # after each Dense(1024); 0 adds no layer
@@ -89,13 +91,24 @@ KNOWN_KEYS: frozenset[str] = frozenset(
 )
 
 # The alphas Keras publishes ImageNet weights for; other widths have no weights to transfer from.
+# The mini-Xception has one width: any alpha a space or a CPU budget sets reads as 1.0 there.
 ALPHAS: dict[str, tuple[float, ...]] = {
     "mobilenet": (0.25, 0.5, 0.75, 1.0),
     "mobilenet_v2": (0.35, 0.5, 0.75, 1.0, 1.3, 1.4),
+    "mini_xception": (1.0,),
 }
-# Depthwise-separable blocks: MobileNet v1 conv_dw/pw_1..13; MobileNetV2 expanded_conv, block_1..16.
-N_BLOCKS: dict[str, int] = {"mobilenet": 13, "mobilenet_v2": 17}
+# Depthwise-separable blocks: MobileNet v1 conv_dw/pw_1..13; MobileNetV2 expanded_conv, block_1..16;
+# mini-Xception's four residual blocks.
+N_BLOCKS: dict[str, int] = {"mobilenet": 13, "mobilenet_v2": 17, "mini_xception": 4}
+# Weights known by name, per backbone: Keras fetches "imagenet", core.pretrained "fer2013".
+NAMED_WEIGHTS: dict[str, tuple[str, ...]] = {
+    "mobilenet": ("imagenet",),
+    "mobilenet_v2": ("imagenet",),
+    "mini_xception": ("fer2013",),
+}
 MIN_INPUT_SIZE = 32
+# The mini-Xception's four blocks halve 44 px (after its stem) to 3 px; smaller has no features.
+MIN_INPUT_SIZES: dict[str, int] = {"mini_xception": 48}
 WEIGHTS_SUFFIXES = (".h5", ".hdf5", ".keras")
 
 
@@ -218,11 +231,13 @@ def combined_score(logs: Mapping[str, float], prefix: str = "val_") -> float:
 def resolve_model_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """The model keys of `config` over MODEL_DEFAULTS, checked; other keys belong to others."""
     cfg = {key: config.get(key, default) for key, default in MODEL_DEFAULTS.items()}
-    cfg["input_size"] = _integer(cfg, "input_size", MIN_INPUT_SIZE)
-    cfg["n_aus"] = _integer(cfg, "n_aus", 1)
     cfg["backbone"] = _backbone_name(cfg["backbone"])
+    cfg["input_size"] = _integer(
+        cfg, "input_size", MIN_INPUT_SIZES.get(cfg["backbone"], MIN_INPUT_SIZE)
+    )
+    cfg["n_aus"] = _integer(cfg, "n_aus", 1)
     cfg["alpha"] = _alpha(cfg["backbone"], cfg["alpha"])
-    cfg["backbone_weights"] = _backbone_weights(cfg["backbone_weights"])
+    cfg["backbone_weights"] = _backbone_weights(cfg["backbone"], cfg["backbone_weights"])
     cfg["unfreeze_top_blocks"] = _integer(cfg, "unfreeze_top_blocks", 0)
     if cfg["unfreeze_top_blocks"] > N_BLOCKS[cfg["backbone"]]:
         raise ConfigError(
@@ -272,6 +287,8 @@ def _backbone_name(value: Any) -> str:
 
 def _alpha(backbone: str, value: Any) -> float:
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok and len(ALPHAS[backbone]) == 1:
+        return ALPHAS[backbone][0]
     for allowed in ALPHAS[backbone]:
         if ok and math.isclose(float(value), allowed):
             return allowed
@@ -279,12 +296,20 @@ def _alpha(backbone: str, value: Any) -> float:
     raise ConfigError(f"alpha={value!r}: {backbone} accepts {choices}")
 
 
-def _backbone_weights(value: Any) -> str | None:
-    if value is None or value == "imagenet":
+def _backbone_weights(backbone: str, value: Any) -> str | None:
+    names = NAMED_WEIGHTS[backbone]
+    if value is None or value in names:
         return value
+    other = [b for b, known in NAMED_WEIGHTS.items() if value in known]
+    if other:
+        raise ConfigError(
+            f"backbone_weights={value!r} are {' or '.join(other)} weights, not {backbone}'s "
+            f"(its named weights: {', '.join(names)})"
+        )
     if not isinstance(value, (str, os.PathLike)) or not str(value):
         raise ConfigError(
-            f"backbone_weights={value!r}: expected None, 'imagenet' or the path of a weights file"
+            f"backbone_weights={value!r}: expected None, {' or '.join(map(repr, names))} or the "
+            "path of a weights file"
         )
     path = Path(value)
     if not path.is_file():

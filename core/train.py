@@ -25,7 +25,8 @@ from .cli import (
     positive_int,
     seed,
 )
-from .config import MIN_INPUT_SIZE, full_config, targets_from_options
+from .cli import backbone_weights as backbone_weights_option
+from .config import ALPHAS, MIN_INPUT_SIZE, full_config, targets_from_options
 from .files import check_output_folder, replace_atomically, write_json_atomically
 from .labels import parse_au_list
 
@@ -68,8 +69,12 @@ def build_parser() -> Parser:
     add("--out", type=Path, required=True, help="output folder: tb/, model.keras, report.json")
     add("--input-size", type=positive_int, default=96)
     add("--alpha", type=positive_float, default=0.25)
-    add("--backbone", choices=("mobilenet", "mobilenet_v2"), default="mobilenet")
-    add("--backbone-weights", help="local MobileNet weights file (transfer), or 'imagenet'")
+    add("--backbone", choices=tuple(ALPHAS), default="mobilenet")
+    add(
+        "--backbone-weights",
+        help="none (from scratch, the default), fer2013 (mini_xception, fetched on first use), "
+        "imagenet (MobileNets, fetched by Keras) or a local weights file",
+    )
     add("--unfreeze-top-blocks", type=non_negative_int, default=0)
     add("--sample-size", type=positive_int, help="training images per emotion (default: majority)")
     add("--crop-fraction", type=positive_float, default=1.0)
@@ -100,6 +105,7 @@ def build_parser() -> Parser:
 def config_from_args(args) -> dict[str, Any]:
     """The training config the options describe."""
     config = {key: getattr(args, key) for key in CONFIG_OPTIONS}
+    config["backbone_weights"] = backbone_weights_option(args.backbone_weights)
     config["targets"] = targets_from_options(args.targets, args.target)
     return config
 
@@ -120,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config = full_config(config_from_args(args))
     check_output_folder("--out", args.out, empty=True)  # a run never mixes its files
+    from .pretrained import fetch_named_in
+
+    fetch_named_in(config)
     from .threads import configure_threads
 
     configure_threads(args.threads)

@@ -97,6 +97,9 @@ class SearchSpace:
     # a fix the report lacked, kept beside the report's own config (which stays the "hand-tuned"
     # yardstick) rather than in place of it.
     start_variants: tuple[Mapping[str, Any], ...] = ()
+    # Fixed values that follow a searched choice, {key: {value: {other key: its value}}}: the
+    # weights that go with a backbone (MobileNet from scratch, mini-Xception on FER2013).
+    linked: Mapping[str, Mapping[Any, Mapping[str, Any]]] = field(default_factory=dict)
     grace_period: int = 3  # epochs ASHA waits before it compares trials
     num_samples: int = 24
     cpu_caps: Mapping[str, Any] = field(default_factory=dict)  # see `capped`
@@ -114,6 +117,7 @@ class SearchSpace:
         both = sorted(set(self.params) & set(self.fixed))
         if both:
             raise ConfigError(f"{where}: {', '.join(both)} both searched and fixed")
+        self._check_linked(where)
         if set(self.start) != set(self.params):
             searched, given = ", ".join(sorted(self.params)), ", ".join(sorted(self.start))
             raise ConfigError(
@@ -127,6 +131,50 @@ class SearchSpace:
                 if domain is None or not domain.contains(value):
                     outside = domain or f"the searched keys ({', '.join(sorted(self.params))})"
                     raise ConfigError(f"{where}: {label} {key}={value!r} is outside {outside}")
+
+    def _check_linked(self, where: str) -> None:
+        for key, by_value in self.linked.items():
+            domain = self.params.get(key)
+            if not isinstance(domain, Choice):
+                raise ConfigError(f"{where}: linked values follow {key!r}, not a searched choice")
+            for value, values in by_value.items():
+                if not domain.contains(value):
+                    raise ConfigError(f"{where}: linked {key}={value!r} is outside {domain}")
+                check_known_keys(values, f"{where}, linked to {key}={value!r}")
+                searched = sorted(set(values) & set(self.params))
+                if searched:
+                    raise ConfigError(f"{where}: linked {', '.join(searched)} also searched")
+
+    def config(self, searched: Mapping[str, Any]) -> dict[str, Any]:
+        """A trial's whole config: the fixed values, those linked to its searched choices, and
+        the searched values themselves."""
+        config = dict(self.fixed)
+        for key, by_value in self.linked.items():
+            config.update(by_value.get(searched.get(key), {}))
+        return {**config, **searched}
+
+    def with_fixed(self, values: Mapping[str, Any]) -> SearchSpace:
+        """The same space with `values` fixed, over the fixed and the linked values alike; a
+        searched key among them is searched no more, and its value's linked values apply."""
+        params = {k: d for k, d in self.params.items() if k not in values}
+        fixed = dict(self.fixed)
+        for key in set(self.params) & set(values):
+            fixed.update(self.linked.get(key, {}).get(values[key], {}))
+        fixed.update(values)
+        start = {k: v for k, v in self.start.items() if k in params}
+        variants: list[dict[str, Any]] = []
+        for point in self.start_points()[1:]:
+            variant = {k: v for k, v in point.items() if k in params and v != start[k]}
+            if variant and variant not in variants:
+                variants.append(variant)
+        return replace(
+            self,
+            params=params,
+            fixed=fixed,
+            linked=_linked_over(self.linked, values, keep=set(params)),
+            start=start,
+            start_variants=tuple(variants),
+        )
 
     def capped(self, caps: Mapping[str, Any]) -> SearchSpace:
         """The same space with upper bounds on searched values and overrides of fixed ones.
@@ -147,12 +195,17 @@ class SearchSpace:
             elif key in fixed:
                 fixed[key] = cap
         return replace(
-            self, params=params, fixed=fixed, start=start, start_variants=tuple(variants)
+            self,
+            params=params,
+            fixed=fixed,
+            linked=_linked_over(self.linked, caps, keep=set(params)),
+            start=start,
+            start_variants=tuple(variants),
         )
 
     def first_config(self) -> dict[str, Any]:
         """The hand-tuned config the study tries first: fixed values and the start point."""
-        return {**self.fixed, **self.start}
+        return self.config(self.start)
 
     def start_points(self) -> list[dict[str, Any]]:
         """The searched values a study tries before its searcher's own: the start, then each
@@ -164,3 +217,20 @@ def _largest_within(domain: Domain, cap: float) -> Any:
     if isinstance(domain, Choice):
         return max(v for v in domain.values if v <= cap) if domain.values else cap
     return min(domain.high, cap)
+
+
+def _linked_over(
+    linked: Mapping[str, Mapping[Any, Mapping[str, Any]]],
+    values: Mapping[str, Any],
+    keep: set[str],
+) -> dict[str, dict[Any, dict[str, Any]]]:
+    """`linked` with `values` over the linked values they name, for the searched keys in `keep`
+    (a cap or an override reaches a value whether it is fixed or linked)."""
+    return {
+        key: {
+            choice: {k: values.get(k, v) for k, v in links.items()}
+            for choice, links in by_value.items()
+        }
+        for key, by_value in linked.items()
+        if key in keep
+    }

@@ -26,7 +26,7 @@ from core.cli import (
     positive_int,
     seed,
 )
-from core.config import targets_from_options
+from core.config import ALPHAS, full_config, targets_from_options
 from core.errors import ConfigError
 from core.labels import parse_au_list
 
@@ -97,7 +97,17 @@ def build_parser() -> Parser:
     add("--stop-on-target", action="store_true", help="end the study at the first success")
     add("--smoke-test", action="store_true", help="the tiny space, 4 trials: about a minute")
     add("--full-space", action="store_true", help="no CPU budget even when no GPU is visible")
-    add("--backbone-weights", help="local MobileNet weights file (the transfer space)")
+    add(
+        "--backbone",
+        choices=tuple(ALPHAS),
+        help="train this backbone only (default: the space's; large_sample searches MobileNet "
+        "from scratch and the FER2013 mini-Xception)",
+    )
+    add(
+        "--backbone-weights",
+        help="fer2013 (mini_xception; fetched on first use), imagenet, none, or a local weights "
+        "file (a MobileNet file for the transfer space needs --backbone mobilenet)",
+    )
     add("--aus", type=parse_au_list, help="AU list, e.g. 1,2,4 (default: the 15 CK+ AUs)")
     add("--max-failures", type=non_negative_int, default=2, help="retries of a crashed trial")
     add(
@@ -140,12 +150,11 @@ def settings_from_args(args) -> StudySettings:
     """A new study's settings from the options (before `plan` fits them to the cluster)."""
     space_name = "tiny" if args.smoke_test else args.space
     space = search_spaces.get(space_name)
-    weights = backbone_weights(args.backbone_weights)
-    if space_name == "transfer" and not weights:
-        raise ConfigError(
-            "space 'transfer' needs --backbone-weights PATH (a local MobileNet weights file)"
-        )
-    return StudySettings(
+    # "none" is kept as it is: None in the settings means "the space's own weights".
+    weights = "none" if args.backbone_weights == "none" else backbone_weights(args.backbone_weights)
+    if space_name == "transfer" and weights == "none":
+        raise ConfigError("space 'transfer' transfers pretrained weights: --backbone-weights none")
+    settings = StudySettings(
         space=space_name,
         name=args.name or f"{space_name}-{datetime.now():%Y%m%d-%H%M%S}",
         storage=resolve_storage(args.storage),
@@ -156,12 +165,15 @@ def settings_from_args(args) -> StudySettings:
         targets=targets_from_options(args.targets, args.target)
         if args.targets or args.target
         else {},  # the space's own (the default preset)
+        backbone=args.backbone,
         backbone_weights=weights,
         aus=list(args.aus) if args.aus else None,
         report=not args.no_report,
         objectives=args.objectives or [],
         **{key: getattr(args, key) for key in SETTINGS_OPTIONS},
     )
+    full_config(settings.resolved_space().first_config())  # a mismatch is one line, now
+    return settings
 
 
 def plan_resources(settings: StudySettings, args) -> StudySettings:
@@ -283,6 +295,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.optuna_dashboard:
         require_local_journal(settings)
     started = time.perf_counter()
+    from core.pretrained import fetch_weights, named
+
+    for name in settings.named_weights():  # trials never fetch: the driver does, once
+        fetch_weights(named(name))
     from core.dataset import data_summary, load_training_data
     from core.labels import DEFAULT_AUS
 

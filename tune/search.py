@@ -47,7 +47,8 @@ def suggest(trial: optuna.Trial, name: str, domain: Any) -> Any:
 
 
 class DefineByRun:
-    """Optuna's define-by-run form: searched values are suggested, fixed values returned.
+    """Optuna's define-by-run form: searched values are suggested, fixed (and linked) values
+    returned.
 
     A class, not a closure, because Tune pickles the searcher into the experiment state.
     """
@@ -56,9 +57,8 @@ class DefineByRun:
         self.space = space
 
     def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
-        for name, domain in self.space.params.items():
-            suggest(trial, name, domain)
-        return dict(self.space.fixed)
+        searched = {name: suggest(trial, name, d) for name, d in self.space.params.items()}
+        return {k: v for k, v in self.space.config(searched).items() if k not in searched}
 
 
 def make_searcher(

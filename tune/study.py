@@ -6,7 +6,7 @@ import json
 import math
 import types
 import typing
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ class StudySettings:
     targets: dict[str, float] = field(default_factory=dict)
     caps: dict[str, Any] = field(default_factory=dict)
     stop_on_target: bool = False
+    backbone: str | None = None  # pins a space's backbone (one it searches, or fixes)
     backbone_weights: str | None = None
     aus: list[int] | None = None
     max_failures: int = 2
@@ -75,17 +76,38 @@ class StudySettings:
         if self.caps:
             space = space.capped(self.caps)
         overrides: dict[str, Any] = {}
+        if self.backbone:
+            overrides["backbone"] = self.backbone
         if self.targets:
             overrides["targets"] = dict(self.targets)
-        if self.backbone_weights:
-            overrides["backbone_weights"] = self.backbone_weights
+        if self.backbone_weights:  # "none": from scratch, whatever the space transfers
+            overrides["backbone_weights"] = (
+                None if self.backbone_weights == "none" else self.backbone_weights
+            )
         if self.gpu_memory_mb:
             overrides["gpu_memory_mb"] = self.gpu_memory_mb
         if self.mixed_precision:
             overrides["mixed_precision"] = True
-        if overrides:
-            space = replace(space, fixed={**space.fixed, **overrides})
-        return space
+        weights = self.backbone_weights
+        if weights not in (None, "none") and "backbone" in space.params and not self.backbone:
+            raise ConfigError(
+                f"space {self.space!r} searches the backbone: --backbone-weights needs --backbone "
+                "to say which backbone they are for"
+            )
+        return space.with_fixed(overrides) if overrides else space
+
+    def named_weights(self) -> list[str]:
+        """The named pretrained weights (core.pretrained) this study's trials may load: the
+        driver fetches them before the first trial, since trials never fetch."""
+        from core.pretrained import NAMED_WEIGHTS
+
+        space = self.resolved_space()
+        values = [space.fixed.get("backbone_weights")] + [
+            links.get("backbone_weights")
+            for by_value in space.linked.values()
+            for links in by_value.values()
+        ]
+        return sorted({value for value in values if value in NAMED_WEIGHTS})
 
     def effective_targets(self) -> dict[str, float]:
         """The targets trials stop on: this study's own, else the space's."""

@@ -65,23 +65,15 @@ def hand_tuned(
     weights = backbone_weights or settings.backbone_weights
     candidates = []
     for name in HAND_TUNED:
-        config = dict(get(name).first_config())
+        space = get(name)
+        if name == "transfer" and weights not in (None, "none"):  # the study's own weights
+            pinned: dict[str, Any] = {"backbone_weights": weights}
+            if settings.backbone:
+                pinned["backbone"] = settings.backbone
+            space = space.with_fixed(pinned)
+        config = space.first_config()
         if settings.targets:
             config["targets"] = dict(settings.targets)
-        if name == "transfer":
-            if not weights:
-                candidates.append(
-                    Candidate(
-                        name,
-                        None,
-                        [
-                            "skipped: the transfer config needs a local MobileNet weights file "
-                            "(alpha 1.0, include_top=False); pass --backbone-weights PATH"
-                        ],
-                    )
-                )
-                continue
-            config["backbone_weights"] = weights
         candidates.append(within_budget(name, config, budget, max_epochs))
     return candidates
 
@@ -141,7 +133,9 @@ def train_and_test(config: Mapping[str, Any], data: TrainingData) -> dict[str, A
     import keras
 
     from core.loop import evaluate_on_test, train, training_summary
+    from core.pretrained import fetch_named_in
 
+    fetch_named_in(config)  # a report made on another machine than the study's
     result = train(config, data, verbose=False)
     report = evaluate_on_test(result.model, result.config, data)
     report["training"] = training_summary(result)
