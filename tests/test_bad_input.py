@@ -151,6 +151,16 @@ def transfer_missing_weights(tmp: Path) -> tuple[str, list[str]]:
     return tune_args(tmp, "--space", "transfer", "--backbone-weights", str(tmp / "nope.h5"))
 
 
+def mini_xception_with_wrong_weights(tmp: Path) -> tuple[str, list[str]]:
+    cli, argv = wrong_model_weights(tmp)
+    return cli, [*argv, "--backbone", "mini_xception"]
+
+
+def weights_for_a_searched_backbone(tmp: Path) -> tuple[str, list[str]]:
+    (tmp / "weights.hdf5").write_bytes(b"")
+    return tune_args(tmp, "--backbone-weights", str(tmp / "weights.hdf5"))
+
+
 def saved_study(
     tmp: Path, *, tuner: bool, damaged: bool = False, **study: object
 ) -> tuple[str, list[str]]:
@@ -422,9 +432,29 @@ CASES = [
     ),
     # weights files
     Case(
-        "transfer-without-weights",
-        lambda t: tune_args(t, "--space", "transfer"),
-        "space 'transfer' needs --backbone-weights PATH",
+        "transfer-from-scratch",
+        lambda t: tune_args(t, "--space", "transfer", "--backbone-weights", "none"),
+        "space 'transfer' transfers pretrained weights: --backbone-weights none",
+    ),
+    Case(
+        "weights-of-another-backbone",
+        lambda t: train_args(t, "--backbone-weights", "fer2013"),
+        "backbone_weights='fer2013' are mini_xception weights, not mobilenet's",
+    ),
+    Case(
+        "weights-for-a-searched-backbone",
+        weights_for_a_searched_backbone,
+        "space 'large_sample' searches the backbone: --backbone-weights needs --backbone",
+    ),
+    Case(
+        "mini-xception-too-small",
+        lambda t: train_args(t, "--backbone", "mini_xception", "--input-size", "40"),
+        "input_size=40: expected a whole number >= 48",
+    ),
+    Case(
+        "mini-xception-weights-of-another-model",
+        mini_xception_with_wrong_weights,
+        "backbone_weights={tmp}/dense.weights.h5: not the FER2013 mini-Xception weights",
     ),
     Case(
         "transfer-weights-missing",
@@ -434,7 +464,7 @@ CASES = [
     Case(
         "train-weights-missing",
         lambda t: train_args(t, "--backbone-weights", str(t / "nope.weights.h5")),
-        "backbone_weights={tmp}/nope.weights.h5: no such file",
+        "--backbone-weights {tmp}/nope.weights.h5: file does not exist",
     ),
     Case(
         "train-weights-of-another-model",

@@ -111,14 +111,59 @@ def test_every_start_point_is_a_valid_config_inside_the_capped_domains(name: str
     for point in points:
         assert set(point) == set(capped.params)
         assert all(capped.params[key].contains(value) for key, value in point.items())
-        full_config({**capped.fixed, **point})
+        full_config(capped.config(point))
 
 
 def test_a_start_variant_changes_only_its_keys_and_a_bad_one_is_refused():
     space = search_spaces.get("large_sample")
-    start, balanced = space.start_points()
+    start, pretrained, balanced = space.start_points()
     assert {key for key in start if start[key] != balanced[key]} == {"au_weighting"}
     assert balanced["au_weighting"] == "balanced"
+    changed = {key for key in start if start[key] != pretrained[key]}
+    assert changed == {"backbone", "input_size", "au_weighting"}
+    assert space.config(pretrained)["backbone_weights"] == "fer2013"
+    assert space.config(start).get("backbone_weights") is None  # the report's MobileNet, from scratch
     for bad in ({"au_weighting": "double"}, {"learning_rate": 1e-2}):
         with pytest.raises(ConfigError, match="start variant"):
             dataclasses.replace(space, start_variants=(bad,))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_choice_of_a_linked_key_gives_a_valid_config(name: str):
+    space = search_spaces.get(name)
+    capped = space.capped(cpu_caps(space))
+    for key, by_value in capped.linked.items():
+        for value in capped.params[key].values:
+            config = full_config(capped.config({**capped.start, key: value}))
+            for linked_key, linked_value in by_value.get(value, {}).items():
+                assert config[linked_key] == linked_value
+
+
+def test_linked_values_follow_their_choice_and_a_pinned_choice_fixes_them():
+    space = search_spaces.get("large_sample")
+    assert space.config({"backbone": "mini_xception"})["backbone_weights"] == "fer2013"
+    assert space.config({"backbone": "mobilenet"}).get("backbone_weights") is None
+    pinned = space.with_fixed({"backbone": "mini_xception"})
+    assert "backbone" not in pinned.params and not pinned.linked
+    assert pinned.fixed["backbone"] == "mini_xception"
+    assert pinned.fixed["backbone_weights"] == "fer2013"
+    assert "backbone" not in pinned.start
+    assert all("backbone" not in variant for variant in pinned.start_variants)
+    # An override reaches a linked value as it reaches a fixed one.
+    local = space.with_fixed({"backbone_weights": "/weights.hdf5"})
+    assert local.config({"backbone": "mini_xception"})["backbone_weights"] == "/weights.hdf5"
+
+
+@pytest.mark.parametrize(
+    ("linked", "message"),
+    [
+        ({"zoom": {0.1: {"backbone_weights": "fer2013"}}}, "not a searched choice"),
+        ({"backbone": {"resnet": {"backbone_weights": "fer2013"}}}, "outside"),
+        ({"backbone": {"mini_xception": {"weights": "fer2013"}}}, "unknown key"),
+        ({"backbone": {"mini_xception": {"zoom": 0.1}}}, "also searched"),
+    ],
+)
+def test_a_bad_link_is_refused_when_the_space_is_made(linked, message):
+    space = search_spaces.get("large_sample")
+    with pytest.raises(ConfigError, match=message):
+        dataclasses.replace(space, linked=linked)
