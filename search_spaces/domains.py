@@ -84,6 +84,10 @@ class LogUniform:
 Domain = Choice | IntRange | Uniform | LogUniform
 
 
+# Caps of the CPU budget that bound the study, not a trial's config.
+STUDY_CAPS = ("num_samples", "time_budget_s")
+
+
 @dataclass(frozen=True)
 class SearchSpace:
     """A named space: what is searched, what is fixed, and the hand-tuned config tried first."""
@@ -113,7 +117,7 @@ class SearchSpace:
         where = f"search space {self.name!r}"
         check_known_keys(self.params, f"{where}, params")
         check_known_keys(self.fixed, f"{where}, fixed")
-        check_known_keys([k for k in self.cpu_caps if k != "num_samples"], f"{where}, cpu_caps")
+        check_known_keys([k for k in self.cpu_caps if k not in STUDY_CAPS], f"{where}, cpu_caps")
         both = sorted(set(self.params) & set(self.fixed))
         if both:
             raise ConfigError(f"{where}: {', '.join(both)} both searched and fixed")

@@ -44,7 +44,7 @@ def plan_study(
         if not request.num_samples:
             planned.num_samples = space.cpu_caps.get("num_samples", planned.num_samples)
         if planned.time_budget_s is None:
-            planned.time_budget_s = CPU_TIME_BUDGET_S
+            planned.time_budget_s = space.cpu_caps.get("time_budget_s", CPU_TIME_BUDGET_S)
         notice = (
             f"No GPU found: running the CPU budget of space '{planned.space}': "
             f"{describe_caps(planned.caps)}, {planned.num_samples} trials, "

@@ -14,6 +14,7 @@ from core.errors import ConfigError, shortened
 from core.faces import DEFAULT_DETECTOR, LEGACY_DETECTOR
 from core.files import write_json_atomically
 from search_spaces import SearchSpace, get
+from search_spaces.domains import STUDY_CAPS
 
 from .storage import join_storage, read_text, write_into
 
@@ -195,7 +196,7 @@ def fits(value: Any, hint: Any) -> bool:
 
 def cpu_caps(space: SearchSpace) -> dict[str, Any]:
     """The CPU budget of a space: its own caps minus the trial count (applied separately)."""
-    return {k: v for k, v in space.cpu_caps.items() if k != "num_samples"}
+    return {k: v for k, v in space.cpu_caps.items() if k not in STUDY_CAPS}
 
 
 def describe_caps(caps: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ import search_spaces
 from core.config import KNOWN_KEYS, full_config
 from core.errors import ConfigError
 from search_spaces import Choice, IntRange, SearchSpace, Uniform
+from search_spaces.domains import STUDY_CAPS
 from tune.plan import CPU_TIME_BUDGET_S, Request, plan_study
 from tune.resources import Capacity
 from tune.study import StudySettings, cpu_caps
@@ -30,7 +31,7 @@ def test_start_point_lies_inside_the_domains(name: str):
 def test_every_key_is_one_training_reads(name: str):
     space = search_spaces.get(name)
     assert set(space.params) | set(space.fixed) <= KNOWN_KEYS
-    assert set(space.cpu_caps) - {"num_samples"} <= KNOWN_KEYS
+    assert set(space.cpu_caps) - set(STUDY_CAPS) <= KNOWN_KEYS
     full_config(space.first_config())  # the hand-tuned start is a valid training config
 
 
@@ -65,7 +66,8 @@ def test_one_trial_plan_on_a_machine_without_gpu(name: str):
     assert planned.num_samples == 1 and planned.gpus_per_trial == 0
     assert planned.max_concurrent == 2
     if space.cpu_caps:
-        assert planned.caps == cpu_caps(space) and planned.time_budget_s == CPU_TIME_BUDGET_S
+        budget = space.cpu_caps.get("time_budget_s", CPU_TIME_BUDGET_S)
+        assert planned.caps == cpu_caps(space) and planned.time_budget_s == budget
         assert notice is not None and "No GPU found" in notice
     planned.resolved_space().check()
     assert settings.caps == {}  # the plan returns new settings; the input is untouched
@@ -116,13 +118,13 @@ def test_every_start_point_is_a_valid_config_inside_the_capped_domains(name: str
 
 def test_a_start_variant_changes_only_its_keys_and_a_bad_one_is_refused():
     space = search_spaces.get("large_sample")
-    start, pretrained, balanced = space.start_points()
-    assert {key for key in start if start[key] != balanced[key]} == {"au_weighting"}
-    assert balanced["au_weighting"] == "balanced"
+    start, pretrained = space.start_points()
     changed = {key for key in start if start[key] != pretrained[key]}
     assert changed == {"backbone", "input_size", "au_weighting"}
     assert space.config(pretrained)["backbone_weights"] == "fer2013"
-    assert space.config(start).get("backbone_weights") is None  # the report's MobileNet, from scratch
+    assert (
+        space.config(start).get("backbone_weights") is None
+    )  # the report's MobileNet, from scratch
     for bad in ({"au_weighting": "double"}, {"learning_rate": 1e-2}):
         with pytest.raises(ConfigError, match="start variant"):
             dataclasses.replace(space, start_variants=(bad,))

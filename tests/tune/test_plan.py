@@ -21,13 +21,19 @@ class TestPlan:
     def test_cpu_budget_caps_the_space_and_keeps_what_the_user_set(self):
         mine = dataclasses.replace(self.settings, time_budget_s=100.0)
         planned, _ = plan_study(mine, CPU_ONLY, Request(num_samples=5))
-        assert planned.caps["input_size"] == 128 and planned.caps["alpha"] == 0.25
+        assert planned.caps["input_size"] == 96 and planned.caps["alpha"] == 0.25
+        assert "time_budget_s" not in planned.caps  # a bound of the study, not of a config
         assert planned.time_budget_s == 100.0
         assert planned.num_samples == 32  # the user's --num-samples was already in settings
 
     def test_cpu_budget_sets_the_spaces_trial_count_when_none_was_asked(self):
         planned, _ = plan_study(self.settings, CPU_ONLY, Request())
-        assert planned.num_samples == 8 and planned.time_budget_s == CPU_TIME_BUDGET_S
+        assert planned.num_samples == 8 and planned.time_budget_s == 420  # the space's own
+
+    def test_a_space_without_its_own_time_budget_gets_the_default_one(self):
+        base = dataclasses.replace(self.settings, space="base")
+        planned, _ = plan_study(base, CPU_ONLY, Request())
+        assert planned.time_budget_s == CPU_TIME_BUDGET_S
 
     def test_full_space_runs_without_caps(self):
         planned, notice = plan_study(self.settings, CPU_ONLY, Request(full_space=True))
