@@ -5,7 +5,8 @@ split's labels alone, what a trivial predictor scores on each validation metric 
 (majority emotion, no AU, every AU, a constant AU score); `floor_warnings` names the targets that
 such a predictor already meets. `baseline_reports` gives test reports in the CNN's own shape
 (`core.metrics.test_report`) for two constant predictors and a logistic regression on downscaled
-pixels, so a tuned network can be judged against a model that needs no GPU and no tuning.
+pixels, so a tuned network can be judged against a model that needs no GPU and no tuning;
+`linear_report` fits the same regressions on any features (`core.probe`'s for the linear probe).
 
 Macro AU scores follow `core.metrics`' rule: an AU with no positive in the evaluated labels is
 left out of the mean (its F1 and AP are undefined there); with no AU defined, the Keras metrics
@@ -175,13 +176,30 @@ def baseline_reports(
     reports = {}
     for name, au_value in (("majority", 0.0), ("all_present", 1.0)):
         reports[name] = _constant_report(emotions, aus, split, au_names, majority, au_value)
-    x = downscale(images, size)
+    reports["linear"] = linear_report(
+        downscale(images, size), emotions, aus, split, au_names, seed=seed
+    )
+    return reports
+
+
+def linear_report(
+    x: np.ndarray,
+    emotions: np.ndarray,
+    aus: np.ndarray,
+    split: Split,
+    au_names: Sequence[str],
+    *,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The test report of `fit_linear` on per-image features `x` (pixels, or a frozen network's
+    features for the linear probe): train fits, validation picks C and the AU thresholds."""
+    emotions = np.asarray(emotions, dtype=int)
+    aus = np.asarray(aus).astype(int)
     t, v, s = split.train, split.val, split.test
     model = fit_linear(x[t], emotions[t], aus[t], x[v], emotions[v], aus[v], seed=seed)
     test_e, test_a = model.predict_proba(x[s])
     _, val_a = model.predict_proba(x[v])
-    reports["linear"] = test_report(emotions[s], test_e, aus[s], test_a, aus[v], val_a, au_names)
-    return reports
+    return test_report(emotions[s], test_e, aus[s], test_a, aus[v], val_a, au_names)
 
 
 def _constant_report(

@@ -168,7 +168,7 @@ def test_impossible_settings_are_config_errors(key: str, value):
 
 
 def test_cli_trains_and_writes_model_report_and_tensorboard(
-    tmp_path: Path, small_synthetic: Path, capsys
+    tmp_path: Path, small_synthetic: Path, isolated_cache: Path, capsys
 ):
     out = tmp_path / "out"
     argv = ["--data", str(small_synthetic), "--out", str(out), "--input-size", "32"]
@@ -178,6 +178,7 @@ def test_cli_trains_and_writes_model_report_and_tensorboard(
     printed = capsys.readouterr().out
     assert "epoch 1/2" in printed and "no-AU baseline" in printed
     assert "floors on validation" in printed and "test, beside the baselines" in printed
+    assert "linear probe: not run (fer2013 weights not fetched" in printed  # a cache without
     report = json.loads((out / "report.json").read_text())
     assert report["training"]["epochs"] == 2 and report["training"]["stopped_by"] == "max_epochs"
     assert len(json.loads((out / "history.json").read_text())["loss"]) == 2

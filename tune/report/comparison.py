@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from core.yardstick import BASELINE_LABELS
+from core.yardstick import BASELINE_LABELS, not_run_lines
 
 from ..study import StudySettings, describe_caps
 from . import figures, html
@@ -32,7 +32,7 @@ def comparison_section(
     missing_reason: str,
 ) -> str:
     """The hand-tuned configs' test scores (trained by `handtuned`) and the baselines' (linear,
-    majority, every AU) beside the best trial's."""
+    linear probe, majority, every AU) beside the best trial's."""
     title = "The best beside the original hand-tuned configurations and the baselines"
     budget = study_budget(settings)
     parts = [
@@ -69,6 +69,7 @@ def comparison_section(
         baseline = (best_report or {}).get("baselines", {}).get(key)
         if baseline is not None:
             rows.append(_comparison_row(label, {}, baseline, ["no training budget: a baseline"]))
+    parts += [html.note(line) for line in not_run_lines(best_report or {})]
     if not done and any(c.config is not None for c in candidates):
         parts.append(
             html.note(
@@ -131,7 +132,9 @@ def cv_section(run_dir: Path, out: Path) -> str:
             "Mean ± sample standard deviation over folds"
             + (f"; epochs capped at {cv['max_epochs']}" if cv.get("max_epochs") else "")
             + ". Hand-tuned configs are held to the study's budget, as above; linear is the "
-            "logistic-regression baseline on 24 px crops." + _selection_note(cv)
+            "logistic-regression baseline on 24 px crops, linear_probe the same regressions on "
+            "the frozen FER2013 mini-Xception's features (transfer learning's yardstick: a "
+            "fine-tuned network should beat it)." + _selection_note(cv)
         ),
         html.figure(
             figures.comparison(

@@ -4,6 +4,8 @@ One test split of a few dozen subjects is a thin basis for "the tuned config is 
 retrains the study's best config and the original report's hand-tuned configs (within the study's
 budget, as in the report) on k subject-disjoint folds: each fold's validation part, carved from its
 training subjects, drives early stopping and the AU thresholds; its test subjects are never seen.
+The linear baseline (24 px pixels) and the linear probe (the frozen FER2013 mini-Xception's
+features, computed once for every fold) are fitted on the same folds.
 Writes RUN_DIR/cv.json and cv.csv (one row per config and fold); the report shows the table.
 """
 
@@ -28,17 +30,19 @@ from .handtuned import (
     HAND_TUNED,
     HEADLINE,
     LINEAR,
+    LINEAR_PROBE,
     Candidate,
     best_candidate,
     hand_tuned,
     headline,
     linear_candidate,
+    linear_probe_candidate,
     score_candidate,
 )
 from .inputs import load_settings
 
 CV_TABLE = "cv.csv"
-CONFIG_NAMES = ("best", *HAND_TUNED, LINEAR)
+CONFIG_NAMES = ("best", *HAND_TUNED, LINEAR, LINEAR_PROBE)
 
 
 def cross_validate(
@@ -155,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     candidates += [c for c in hand_tuned(settings, weights, args.epochs) if c.name in args.configs]
     if LINEAR in args.configs:
         candidates.append(linear_candidate())
+    if LINEAR_PROBE in args.configs:
+        candidates.append(linear_probe_candidate())
     skipped = {c.name: "; ".join(c.notes) for c in candidates if c.config is None}
     candidates = [c for c in candidates if c.config is not None]
     if not candidates:

@@ -18,6 +18,7 @@ from core.config import check_known_keys
 from core.dataset import TrainingData
 from core.errors import ConfigError, DataError
 from core.files import write_json_atomically
+from core.yardstick import LINEAR_PROBE
 from search_spaces import Choice, get
 
 from ..study import StudySettings
@@ -152,13 +153,29 @@ def linear_candidate() -> Candidate:
     return Candidate(LINEAR, {}, ["logistic regression on 24 px crops: no CNN, no tuning"])
 
 
-def score_candidate(candidate: Candidate, data: TrainingData) -> dict[str, Any]:
-    """The test report of a candidate on `data.split`: a CNN trained, or the linear baseline."""
-    if candidate.name != LINEAR:
-        return train_and_test(candidate.config or {}, data)
-    from core.yardstick import baselines_on
+def linear_probe_candidate() -> Candidate:
+    """The linear probe as one more configuration; skipped, with why, where the FER2013 weights
+    are not cached (a baseline never fetches)."""
+    from core.probe import find_weights
 
-    return {**baselines_on(data)[LINEAR], "training": {"epochs": 0}}
+    weights, why = find_weights()
+    if weights is None:
+        return Candidate(LINEAR_PROBE, None, [f"skipped: {why}"])
+    notes = ["logistic regression on the frozen FER2013 mini-Xception's features: no fine-tuning"]
+    return Candidate(LINEAR_PROBE, {"backbone_weights": str(weights)}, notes)
+
+
+def score_candidate(candidate: Candidate, data: TrainingData) -> dict[str, Any]:
+    """The test report of a candidate on `data.split`: a CNN trained, or a linear baseline."""
+    from core.yardstick import baselines_on, linear_probe_on
+
+    if candidate.name == LINEAR:
+        report = baselines_on(data)[LINEAR]
+    elif candidate.name == LINEAR_PROBE:
+        report = linear_probe_on(data, Path((candidate.config or {})["backbone_weights"]))
+    else:
+        return train_and_test(candidate.config or {}, data)
+    return {**report, "training": {"epochs": 0}}
 
 
 def headline(report: Mapping[str, Any]) -> dict[str, float | None]:

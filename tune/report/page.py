@@ -20,7 +20,7 @@ import pandas as pd
 from core.dataset import TrainingData
 from core.files import write_text_atomically
 from core.labels import EMOTIONS
-from core.yardstick import HEADLINES, beside_baselines
+from core.yardstick import HEADLINES, beside_baselines, not_run_lines
 
 from ..results import TABLE_METRICS
 from ..study import StudySettings, describe_caps
@@ -313,12 +313,13 @@ def best_section(run_dir: Path, best: dict | None, report: dict | None, out: Pat
         ),
         html.heading("Beside the baselines (same test set)"),
         html.table(beside_baselines_table(report, f"best ({trial_id})")),
+        *[html.note(line) for line in not_run_lines(report)],
     ]
     return html.section("best", "Best trial", parts)
 
 
 def beside_baselines_table(report: Mapping[str, Any], name: str) -> pd.DataFrame:
-    """The headline test figures of a model, the linear baseline and the trivial models."""
+    """The headline test figures of a model, the linear baselines and the trivial models."""
     return pd.DataFrame(
         [
             {"model": label, **dict(zip(HEADLINE_LABELS, values, strict=True))}

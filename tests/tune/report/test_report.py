@@ -17,8 +17,16 @@ from PIL import Image
 
 from core.split import fold_splits
 from tests.browser import run_chromium
+from tests.core.test_probe import (
+    count_computations,
+    install_fake_weights,
+    random_backbone,
+    tiny_data,
+)
 from tune.report.cli import main as report_main
+from tune.report.crossval import cross_validate
 from tune.report.crossval import main as evaluate_main
+from tune.report.handtuned import linear_probe_candidate
 from tune.run import main as tune_main
 
 SECTIONS = {
@@ -229,6 +237,22 @@ def test_cross_validation_folds_keep_subjects_apart():
         assert train and val and test
         assert not (train & val or train & test or val & test)
         assert len(split.train) + len(split.val) + len(split.test) == 60
+
+
+def test_cross_validation_fits_the_linear_probe_per_fold_on_one_feature_set(
+    isolated_cache: Path, monkeypatch
+):
+    skipped = linear_probe_candidate()
+    assert skipped.config is None
+    assert skipped.notes == ["skipped: fer2013 weights not fetched: python -m core.pretrained"]
+    install_fake_weights(random_backbone(), monkeypatch)
+    computed = count_computations(monkeypatch)
+    prepared = tiny_data().prepared
+    splits = fold_splits(prepared.emotions, prepared.subjects, folds=2, seed=0)
+    result = cross_validate([linear_probe_candidate()], prepared, splits)["linear_probe"]
+    assert [row["epochs"] for row in result["per_fold"]] == [0, 0]
+    assert sum(row["n_test"] for row in result["per_fold"]) == len(prepared)
+    assert computed == [1]  # the folds share one image set: the backbone ran once
 
 
 @pytest.mark.slow
