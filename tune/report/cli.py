@@ -32,7 +32,9 @@ def build_parser() -> Parser:
         type=positive_int,
         help="cap the hand-tuned configs' epochs (default: the study's own epoch limit)",
     )
-    parser.add_argument("--backbone-weights", help="MobileNet weights file for 'transfer'")
+    parser.add_argument(
+        "--backbone-weights", help="weights for 'transfer' (fer2013, or a local file)"
+    )
     return parser
 
 

@@ -140,7 +140,7 @@ def build_parser() -> Parser:
     add("--epochs", type=positive_int, help="cap every config's epochs (default: as the study)")
     add("--val-fraction", type=float, default=0.2, help="of each fold's training subjects")
     add("--seed", type=seed, help="fold seed (default: the study's seed)")
-    add("--backbone-weights", help="MobileNet weights file for 'transfer'")
+    add("--backbone-weights", help="weights for 'transfer' (fer2013, or a local file)")
     return parser
 
 
@@ -157,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     if "best" in args.configs:
         candidates.append(best_candidate(run_dir, args.epochs))
     candidates += [c for c in hand_tuned(settings, weights, args.epochs) if c.name in args.configs]
+    from core.pretrained import fetch_named_in
+
+    for candidate in candidates:  # before the probe looks for the weights in the cache
+        fetch_named_in(candidate.config or {})
     if LINEAR in args.configs:
         candidates.append(linear_candidate())
     if LINEAR_PROBE in args.configs:
