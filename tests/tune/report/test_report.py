@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from core import pretrained, probe
 from core.split import fold_splits
 from tests.browser import run_chromium
 from tests.core.test_probe import (
@@ -114,7 +115,18 @@ def local_ray():
 
 
 @pytest.fixture(scope="module")
-def study(local_ray, small_synthetic: Path, tmp_path_factory) -> Path:
+def fake_fer2013(tmp_path_factory):
+    """FER2013's weights replaced by a random backbone's in a cache of this module's own: the
+    hand-tuned transfer config trains and the linear probe runs without the network."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FERTUNE_CACHE", str(tmp_path_factory.mktemp("cache")))
+        install_fake_weights(random_backbone(), patch)
+        patch.setitem(pretrained.NAMED_WEIGHTS, "fer2013", probe.WEIGHTS)
+        yield
+
+
+@pytest.fixture(scope="module")
+def study(local_ray, fake_fer2013, small_synthetic: Path, tmp_path_factory) -> Path:
     storage = tmp_path_factory.mktemp("runs")
     argv = ["--smoke-test", "--data", str(small_synthetic), "--storage", str(storage)]
     assert tune_main([*argv, "--name", "shown", "--num-samples", "3"]) == 0
@@ -191,17 +203,20 @@ def test_hand_tuned_configs_are_scored_on_the_same_test_split_within_the_budget(
 ):
     baselines = json.loads((study / "report" / "baselines.json").read_text())
     best = json.loads((study / "best" / "report.json").read_text())
-    assert set(baselines) == {"base", "large_sample"}
+    assert set(baselines) == {"base", "large_sample", "transfer"}
     for name, entry in baselines.items():
         config, report = entry["config"], entry["report"]
-        assert config["input_size"] <= 48 and config["alpha"] == 0.25, name  # tiny's budget
+        assert config["input_size"] <= 48, name  # tiny's budget
+        assert config["alpha"] == (1.0 if name == "transfer" else 0.25), name
         assert config["max_epochs"] == 1 and report["training"]["epochs"] == 1
         assert report["split_sizes"] == best["split_sizes"]
         assert report["emotion"]["n"] == best["emotion"]["n"]
     assert baselines["large_sample"]["config"]["sample_size"] == 40  # 500 capped to tiny's 40
     assert baselines["base"]["config"]["sample_size"] is None  # majority count, as the report
+    transfer = baselines["transfer"]["config"]
+    assert transfer["backbone"] == "mini_xception" and transfer["backbone_weights"] == "fer2013"
     text = full_report.read_text()
-    assert "transfer: skipped" in text and "--backbone-weights" in text
+    assert "transfer: skipped" not in text
     assert "input_size 480 -&gt; 48" in text
 
 
@@ -209,7 +224,8 @@ def test_hand_tuned_configs_are_scored_on_the_same_test_split_within_the_budget(
 def test_cross_validation_reports_mean_and_std_over_subject_folds(
     study: Path, cross_validated: dict, full_report: Path
 ):
-    assert cross_validated["skipped"].keys() == {"transfer"}
+    assert cross_validated["skipped"] == {}
+    assert set(cross_validated["configs"]) == {"best", "transfer"}
     best = cross_validated["configs"]["best"]
     folds = best["per_fold"]
     assert [row["fold"] for row in folds] == [1, 2]
@@ -221,7 +237,7 @@ def test_cross_validation_reports_mean_and_std_over_subject_folds(
     accuracies = [row["emotion_accuracy"] for row in folds]
     assert best["mean"]["emotion_accuracy"] == pytest.approx(np.mean(accuracies))
     assert best["std"]["emotion_accuracy"] == pytest.approx(np.std(accuracies, ddof=1))
-    assert len(pd.read_csv(study / "cv.csv")) == 2
+    assert len(pd.read_csv(study / "cv.csv")) == 2 * len(cross_validated["configs"])  # fold rows
     mean, std = best["mean"]["au_f1_macro"], best["std"]["au_f1_macro"]
     assert f"{mean:.3f} ± {std:.3f}" in full_report.read_text()
 
