@@ -49,6 +49,23 @@ def quiet_token_notice() -> None:
     )
 
 
+def quiet_slow_operation_notices() -> None:
+    """Tune's driver warns on the user's terminal whenever processing one result takes over
+    0.5 s ("... may be a performance bottleneck"), which a trial on a busy 2-core machine does
+    every few epochs: a hint for Ray's developers, not something a user can act on."""
+    for name in ("ray.tune.utils.util", "ray.tune.execution.tune_controller"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, DropSlowOperationNotices) for f in logger.filters):
+            logger.addFilter(DropSlowOperationNotices())
+
+
+class DropSlowOperationNotices(logging.Filter):
+    """Drops Tune's timing hints, keeps every other record of the logger."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "may be a performance bottleneck" not in record.getMessage()
+
+
 def one_line_tune_errors() -> None:
     """Tune logs a failed save of the study's state (a full disk, a lost bucket) with the whole
     traceback, from a private module's logger; the user gets its message and the error's first

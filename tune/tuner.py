@@ -32,7 +32,7 @@ def start_ray(address: str | None, dashboard: bool) -> bool:
     """
     import ray
 
-    from .ray_compat import loopback_only, quiet_token_notice
+    from .ray_compat import loopback_only, quiet_slow_operation_notices, quiet_token_notice
     from .trainable import WORKER_ENV
 
     if ray.is_initialized():
@@ -41,6 +41,7 @@ def start_ray(address: str | None, dashboard: bool) -> bool:
     for key, value in WORKER_ENV.items():  # a local Ray's workers inherit the driver's
         os.environ.setdefault(key, value)
     quiet_token_notice()
+    quiet_slow_operation_notices()
     if address:
         # A cluster's workers are started by its nodes (cluster.yaml names the preload there)
         # and get WORKER_ENV through the job's runtime environment.
