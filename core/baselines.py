@@ -4,9 +4,11 @@ A target or a test score means little until it is set beside these. `metric_floo
 split's labels alone, what a trivial predictor scores on each validation metric that targets use
 (majority emotion, no AU, every AU, a constant AU score); `floor_warnings` names the targets that
 such a predictor already meets. `baseline_reports` gives test reports in the CNN's own shape
-(`core.metrics.test_report`) for two constant predictors and a logistic regression on downscaled
-pixels, so a tuned network can be judged against a model that needs no GPU and no tuning;
-`linear_report` fits the same regressions on any features (`core.probe`'s for the linear probe).
+(`core.metrics.test_report`, with intervals) for two constant predictors and a logistic
+regression on downscaled pixels, so a tuned network can be judged against a model that needs no
+GPU and no tuning. `baseline_outputs` keeps each test image's probabilities, which the paired
+comparisons with the model need (`core.verdicts`); `linear_outputs` fits the same regressions on
+any features (`core.probe`'s for the linear probe).
 
 Macro AU scores follow `core.metrics`' rule: an AU with no positive in the evaluated labels is
 left out of the mean (its F1 and AP are undefined there); with no AU defined, the Keras metrics
@@ -27,8 +29,9 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from .labels import EMOTIONS
-from .metrics import test_report
+from .outputs import TestOutputs, test_outputs
 from .split import Split
+from .verdicts import scored_report
 
 DEFAULT_SIZE = 24
 C_GRID: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0, 10.0)
@@ -161,10 +164,27 @@ def baseline_reports(
     split: Split,
     au_names: Sequence[str],
     *,
+    subjects: np.ndarray | None = None,
     seed: int = 0,
     size: int = DEFAULT_SIZE,
 ) -> dict[str, dict[str, Any]]:
-    """Test reports, in the CNN's shape, of three models that a tuned CNN has to beat.
+    """Test reports, in the CNN's shape, of `baseline_outputs`; with each image's `subjects`
+    (all images, not only the test part), every figure has its 95% interval."""
+    outputs = baseline_outputs(images, emotions, aus, split, subjects, seed=seed, size=size)
+    return {name: scored_report(out, au_names) for name, out in outputs.items()}
+
+
+def baseline_outputs(
+    images: np.ndarray,
+    emotions: np.ndarray,
+    aus: np.ndarray,
+    split: Split,
+    subjects: np.ndarray | None,
+    *,
+    seed: int = 0,
+    size: int = DEFAULT_SIZE,
+) -> dict[str, TestOutputs]:
+    """Per-image test outputs of three models that a tuned CNN has to beat.
 
     "majority": the majority training emotion and no AU; "all_present": the majority emotion and
     every AU; "linear": `fit_linear` on `downscale`d prepared crops (train fits, validation picks
@@ -173,25 +193,26 @@ def baseline_reports(
     emotions = np.asarray(emotions, dtype=int)
     aus = np.asarray(aus).astype(int)
     majority = int(np.bincount(emotions[split.train], minlength=len(EMOTIONS)).argmax())
-    reports = {}
-    for name, au_value in (("majority", 0.0), ("all_present", 1.0)):
-        reports[name] = _constant_report(emotions, aus, split, au_names, majority, au_value)
-    reports["linear"] = linear_report(
-        downscale(images, size), emotions, aus, split, au_names, seed=seed
+    outputs = {
+        name: _constant_outputs(emotions, aus, split, subjects, majority, au_value)
+        for name, au_value in (("majority", 0.0), ("all_present", 1.0))
+    }
+    outputs["linear"] = linear_outputs(
+        downscale(images, size), emotions, aus, split, subjects, seed=seed
     )
-    return reports
+    return outputs
 
 
-def linear_report(
+def linear_outputs(
     x: np.ndarray,
     emotions: np.ndarray,
     aus: np.ndarray,
     split: Split,
-    au_names: Sequence[str],
+    subjects: np.ndarray | None,
     *,
     seed: int = 0,
-) -> dict[str, Any]:
-    """The test report of `fit_linear` on per-image features `x` (pixels, or a frozen network's
+) -> TestOutputs:
+    """The test outputs of `fit_linear` on per-image features `x` (pixels, or a frozen network's
     features for the linear probe): train fits, validation picks C and the AU thresholds."""
     emotions = np.asarray(emotions, dtype=int)
     aus = np.asarray(aus).astype(int)
@@ -199,27 +220,30 @@ def linear_report(
     model = fit_linear(x[t], emotions[t], aus[t], x[v], emotions[v], aus[v], seed=seed)
     test_e, test_a = model.predict_proba(x[s])
     _, val_a = model.predict_proba(x[v])
-    return test_report(emotions[s], test_e, aus[s], test_a, aus[v], val_a, au_names)
+    return test_outputs(_part(subjects, s), emotions[s], test_e, aus[s], test_a, aus[v], val_a)
 
 
-def _constant_report(
+def _constant_outputs(
     emotions: np.ndarray,
     aus: np.ndarray,
     split: Split,
-    au_names: Sequence[str],
+    subjects: np.ndarray | None,
     emotion: int,
     au_value: float,
-) -> dict[str, Any]:
+) -> TestOutputs:
     def probs(part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         emotion_prob = np.zeros((len(part), len(EMOTIONS)))
         emotion_prob[:, emotion] = 1.0
         return emotion_prob, np.full(aus[part].shape, au_value)
 
-    test_e, test_a = probs(split.test)
-    _, val_a = probs(split.val)
-    return test_report(
-        emotions[split.test], test_e, aus[split.test], test_a, aus[split.val], val_a, au_names
-    )
+    s, v = split.test, split.val
+    test_e, test_a = probs(s)
+    _, val_a = probs(v)
+    return test_outputs(_part(subjects, s), emotions[s], test_e, aus[s], test_a, aus[v], val_a)
+
+
+def _part(subjects: np.ndarray | None, part: np.ndarray) -> np.ndarray | None:
+    return None if subjects is None else np.asarray(subjects)[part]
 
 
 def _flat(x: np.ndarray) -> np.ndarray:

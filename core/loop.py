@@ -137,24 +137,28 @@ def model_outputs(model, dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
 
 
 def evaluate_on_test(model, config: Mapping[str, Any], data: TrainingData) -> dict[str, Any]:
-    """The test report of a trained model, with AU thresholds tuned on validation."""
+    """The test report of a trained model, with AU thresholds tuned on validation, a 95%
+    subject-level interval on each figure, and the per-image "test_outputs" that the paired
+    comparisons with the baselines (`core.yardstick.add_baselines`) read."""
     from .labels import au_names
-    from .metrics import test_report
+    from .outputs import test_outputs
+    from .verdicts import scored_report
 
     config = full_config(config)
     views = trial_views(config, data.prepared)
     _, val_ds, test_ds, _ = make_datasets(config, data, views)
     _, _, val_au, val_au_prob = model_outputs(model, val_ds)
     test_e, test_e_prob, test_au, test_au_prob = model_outputs(model, test_ds)
-    report = test_report(
+    outputs = test_outputs(
+        data.prepared.subjects[data.split.test],  # the test pipeline keeps the split's order
         test_e,
         test_e_prob,
         test_au,
         test_au_prob,
         val_au,
         val_au_prob,
-        au_names(data.prepared.au_list),
     )
+    report = scored_report(outputs, au_names(data.prepared.au_list), keep_outputs=True)
     report["split_sizes"] = {k: int(len(v)) for k, v in data.split.as_dict().items()}
     return report
 

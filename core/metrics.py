@@ -14,7 +14,7 @@ same rule over the labels they have accumulated, and read 0 when no AU is define
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,17 @@ from .labels import au_names as default_au_names
 
 DEFAULT_THRESHOLD = 0.5
 THRESHOLD_GRID: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 20))
+
+# The test figures every report, terminal and page shows, by flat name -> (report part, key); the
+# names are report.json's "intervals" keys. mAP does not depend on the thresholds.
+FIGURES: dict[str, tuple[str, str]] = {
+    "emotion_accuracy": ("emotion", "accuracy"),
+    "emotion_f1_weighted": ("emotion", "f1_weighted"),
+    "emotion_f1_macro": ("emotion", "f1_macro"),
+    "au_f1_macro_at_0.5": ("au_at_0.5", "f1_macro"),
+    "au_f1_macro_tuned": ("au_tuned_on_val", "f1_macro"),
+    "au_mAP": ("au_tuned_on_val", "mAP"),
+}
 
 
 def emotion_metrics(y_true: Any, y_prob: Any) -> dict[str, Any]:
@@ -120,6 +131,18 @@ def test_report(
 ) -> dict[str, Any]:
     """The full test report: emotion scores and AU scores at 0.5 and at validation-tuned cuts."""
     tuned = tune_thresholds(val_au_true, val_au_prob)
+    return test_report_at(emotion_true, emotion_prob, au_true, au_prob, tuned, au_names)
+
+
+def test_report_at(
+    emotion_true: Any,
+    emotion_prob: Any,
+    au_true: Any,
+    au_prob: Any,
+    tuned: Sequence[float],
+    au_names: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """`test_report` with the AU thresholds already tuned (and kept: the bootstrap fixes them)."""
     return {
         "emotion": emotion_metrics(emotion_true, emotion_prob),
         "au_at_0.5": au_metrics(au_true, au_prob, au_names=au_names),
@@ -127,25 +150,58 @@ def test_report(
     }
 
 
-# A library function named test_*: keep pytest from collecting it where tests import it.
+# Library functions named test_*: keep pytest from collecting them where tests import them.
 test_report.__test__ = False  # type: ignore[attr-defined]
+test_report_at.__test__ = False  # type: ignore[attr-defined]
+
+
+def figure_of(report: Mapping[str, Any], key: str) -> float | None:
+    """One figure of a test report by its flat name (a key of FIGURES)."""
+    part, name = FIGURES[key]
+    return report.get(part, {}).get(name)
+
+
+def figure_text(report: Mapping[str, Any], key: str) -> str:
+    """A figure as the terminal shows it, with its 95% interval when the report carries one."""
+    return with_interval(figure_of(report, key), report.get("intervals", {}).get(key))
+
+
+def with_interval(value: float | None, interval: Sequence[float] | None, sign: str = "") -> str:
+    """A figure and its interval as text, e.g. 0.709 [0.61, 0.80]; `sign` "+" for differences;
+    "n/a" for an undefined figure."""
+    if value is None:
+        return "n/a"
+    if interval is None:
+        return f"{value:{sign}.3f}"
+    lo, hi = interval
+    return f"{value:{sign}.3f} [{lo:{sign}.2f}, {hi:{sign}.2f}]"
 
 
 def format_report(report: dict[str, Any]) -> str:
-    """A short summary: emotion accuracy/F1, AU accuracy beside its no-AU baseline, per-AU F1."""
+    """A short summary: emotion accuracy/F1, AU accuracy beside its no-AU baseline, per-AU F1;
+    the headline figures with their 95% intervals where the report carries them."""
     emotion, fixed, tuned = report["emotion"], report["au_at_0.5"], report["au_tuned_on_val"]
+
+    def shown(key: str) -> str:
+        return figure_text(report, key)
+
     lines = [
-        f"Emotion (n={emotion['n']}): accuracy {emotion['accuracy']:.3f}, "
-        f"weighted F1 {emotion['f1_weighted']:.3f}, macro F1 {emotion['f1_macro']:.3f}",
+        f"Emotion (n={emotion['n']}): accuracy {shown('emotion_accuracy')}, "
+        f"weighted F1 {shown('emotion_f1_weighted')}, macro F1 {shown('emotion_f1_macro')}",
         *_confusion_lines(emotion),
     ]
-    for title, au in (("AUs at 0.5", fixed), ("AUs at tuned thresholds", tuned)):
+    for title, au, f1 in (
+        ("AUs at 0.5", fixed, "au_f1_macro_at_0.5"),
+        ("AUs at tuned thresholds", tuned, "au_f1_macro_tuned"),
+    ):
         lines.append(
             f"{title}: binary accuracy {au['binary_accuracy']:.3f} "
             f"(no-AU baseline {au['no_au_baseline_accuracy']:.3f}), "
-            f"macro F1 {_num(au['f1_macro'])}, micro F1 {au['f1_micro']:.3f}, "
-            f"mAP {_num(au['mAP'])}" + _left_out(au)
+            f"macro F1 {shown(f1)}, micro F1 {au['f1_micro']:.3f}, "
+            f"mAP {shown('au_mAP')}" + _left_out(au)
         )
+    if "intervals" in report:
+        lines.append(f"[lo, hi]: 95% intervals, {report.get('bootstrap', {}).get('method', '')}")
     lines.append(f"{'AU':<8}{'support':>8}{'F1@0.5':>8}{'F1@tuned':>10}{'thr':>6}{'AP':>7}")
     for name in fixed["au_names"]:
         a, b = fixed["per_au"][name], tuned["per_au"][name]

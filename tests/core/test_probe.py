@@ -118,8 +118,9 @@ def test_the_table_shows_the_probe_beside_the_linear_baseline(fake_weights):
     lines = format_beside_baselines(report).splitlines()
     linear_row = [line.startswith(BASELINE_LABELS["linear"]) for line in lines].index(True)
     assert lines[linear_row + 1].startswith(PROBE_LABEL)
-    figures = lines[linear_row + 1].split()[-3:]
-    assert figures[0] == f"{probe_report['emotion']['accuracy']:.3f}"
+    low, high = probe_report["intervals"]["emotion_accuracy"]
+    accuracy = f"{probe_report['emotion']['accuracy']:.3f} [{low:.2f}, {high:.2f}]"
+    assert accuracy in lines[linear_row + 1]
     assert not any("not run" in line for line in lines)
 
 

@@ -15,10 +15,12 @@ from core.config import METRIC_KEYS, combined_score, full_config, parse_targets
 from core.dataset import TrainingData
 from core.errors import ConfigError
 from core.loop import ResumePoint, evaluate_on_test, train
+from core.metrics import FIGURES, figure_of
 from core.pipeline import make_datasets, trial_views
 from core.preprocess import PreparedData
 from core.split import split_by_subject
 from core.train import main as train_main
+from core.verdicts import verdict
 
 # Perfect emotion and AU scores at once: out of reach of these tiny runs, so every epoch runs.
 UNREACHABLE = {"val_emotion_accuracy": 1.0, "val_au_f1_macro": 1.0}
@@ -190,6 +192,24 @@ def test_cli_trains_and_writes_model_report_and_tensorboard(
             assert baseline[part]["n"] == report[part]["n"]
     assert report["baselines"]["majority"]["au_at_0.5"]["f1_macro"] == 0.0
     assert set(report["floors"]["validation"]) == {f"val_{k}" for k in METRIC_KEYS}
+    # Every figure of the model and of each baseline has its 95% interval around it.
+    for scored in (report, *report["baselines"].values()):
+        assert set(scored["intervals"]) == set(FIGURES)
+        for key, interval in scored["intervals"].items():
+            value = figure_of(scored, key)
+            assert (interval is None) == (value is None)
+            assert interval is None or interval[0] <= value <= interval[1]
+    assert len(report["test_outputs"]["subjects"]) == report["emotion"]["n"]
+    # The model against each baseline, paired: difference of the figures and a verdict.
+    pairs = {(row["against"], row["metric"]): row for row in report["comparisons"]}
+    assert {against for against, _ in pairs} == {"linear", "majority", "all_present"}
+    row = pairs[("linear", "emotion_accuracy")]
+    linear = report["baselines"]["linear"]
+    assert row["difference"] == pytest.approx(
+        report["emotion"]["accuracy"] - linear["emotion"]["accuracy"]
+    )
+    assert row["verdict"] == verdict(row["interval"])
+    assert "this model vs linear: emotion acc " in printed
     assert keras.models.load_model(out / "model.keras", safe_mode=True).output["au"] is not None
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

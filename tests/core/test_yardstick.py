@@ -72,6 +72,34 @@ def test_beside_baselines_shows_every_baseline_and_na_for_undefined():
     assert lines[3].startswith("majority") and lines[3].split()[-3:] == ["0.500", "n/a", "0.200"]
 
 
+def test_the_terminal_shows_each_interval_and_says_each_verdict_in_words():
+    def report(acc, f1, ap, width):
+        figures = {"emotion_accuracy": acc, "au_f1_macro_tuned": f1, "au_mAP": ap}
+        return {
+            "emotion": {"accuracy": acc},
+            "au_tuned_on_val": {"f1_macro": f1, "mAP": ap},
+            "intervals": {key: [v - width, v + width] for key, v in figures.items()},
+        }
+
+    model = report(0.9, 0.6, 0.7, 0.05)
+    model["bootstrap"] = {"method": "subject-level bootstrap"}
+    model["baselines"] = {"linear": report(0.6, 0.3, 0.4, 0.1)}
+    model["comparisons"] = [
+        {"against": "linear", "metric": "emotion_accuracy", "difference": 0.3,
+         "interval": [0.12, 0.45], "verdict": "better"},
+        {"against": "linear", "metric": "au_mAP", "difference": -0.02,
+         "interval": [-0.1, 0.07], "verdict": "no clear difference"},
+    ]  # fmt: skip
+    lines = format_beside_baselines(model).splitlines()
+    assert lines[1].endswith("0.900 [0.85, 0.95]    0.600 [0.55, 0.65]    0.700 [0.65, 0.75]")
+    assert lines[2].startswith("linear") and "0.600 [0.50, 0.70]" in lines[2]
+    assert lines[3] == "[lo, hi]: 95% intervals, subject-level bootstrap"
+    assert lines[4] == (
+        "this model vs linear: emotion acc +0.300 [+0.12, +0.45] better; "
+        "AU mAP -0.020 [-0.10, +0.07] no clear difference"
+    )
+
+
 @pytest.mark.slow
 def test_on_the_built_in_set_the_report_preset_warns_and_the_default_does_not():
     from core.baselines import floor_warnings

@@ -11,11 +11,14 @@ from typing import Any
 
 import pandas as pd
 
+from core.metrics import figure_text, with_interval
+from core.outputs import outputs_in
+from core.verdicts import COMPARED, compare, same_images
 from core.yardstick import BASELINE_LABELS, not_run_lines
 
 from ..study import StudySettings, describe_caps
 from . import figures, html
-from .handtuned import HEADLINE, Candidate, headline, study_budget
+from .handtuned import FIGURE, HEADLINE, Candidate, headline, study_budget
 from .inputs import read_json
 
 CV_FILE = "cv.json"
@@ -32,7 +35,9 @@ def comparison_section(
     missing_reason: str,
 ) -> str:
     """The hand-tuned configs' test scores (trained by `handtuned`) and the baselines' (linear,
-    linear probe, majority, every AU) beside the best trial's."""
+    linear probe, majority, every AU) beside the best trial's, with 95% intervals, and the best
+    paired with each hand-tuned config (its verdicts against the baselines are in the best
+    trial's section)."""
     title = "The best beside the original hand-tuned configurations and the baselines"
     budget = study_budget(settings)
     parts = [
@@ -52,23 +57,24 @@ def comparison_section(
                 f"{describe_caps(settings.caps)}, and the same caps apply to these configs."
             )
         )
-    rows = []
+    rows, reports = [], []
+
+    def add(name: str, config: Mapping, report: Mapping, notes: list[str]) -> None:
+        rows.append(_comparison_row(name, config, report, notes))
+        reports.append(report)
+
     if best is not None and best_report is not None:
-        rows.append(_comparison_row(f"best ({best['trial_id']})", best, best_report, []))
+        add(f"best ({best['trial_id']})", best, best_report, [])
     for candidate in candidates:
         if candidate.config is None:
             parts.append(html.note(f"{candidate.name}: {'; '.join(candidate.notes)}"))
         elif candidate.name in done:
             entry = done[candidate.name]
-            rows.append(
-                _comparison_row(
-                    candidate.name, entry["config"], entry["report"], entry.get("notes", [])
-                )
-            )
+            add(candidate.name, entry["config"], entry["report"], entry.get("notes", []))
     for key, label in BASELINE_LABELS.items():
         baseline = (best_report or {}).get("baselines", {}).get(key)
         if baseline is not None:
-            rows.append(_comparison_row(label, {}, baseline, ["no training budget: a baseline"]))
+            add(label, {}, baseline, ["no training budget: a baseline"])
     parts += [html.note(line) for line in not_run_lines(best_report or {})]
     if not done and any(c.config is not None for c in candidates):
         parts.append(
@@ -90,8 +96,75 @@ def comparison_section(
                     "set",
                 )
             )
-        parts.append(html.table(frame, highlight=[i == 0 for i in range(len(frame))]))
+        shown = frame.assign(
+            **{
+                label: [figure_text(report, FIGURE[key]) for report in reports]
+                for key, label in HEADLINE.items()
+            }
+        )
+        parts.append(html.table(shown, highlight=[i == 0 for i in range(len(frame))]))
+        parts += interval_notes(best_report or {})
+    paired, why_not = hand_tuned_comparisons(best_report or {}, done)
+    parts += verdicts_part(paired, "each hand-tuned configuration")
+    parts += [html.note(line) for line in why_not]
     return html.section("baselines", title, parts)
+
+
+def hand_tuned_comparisons(
+    best_report: Mapping[str, Any], done: Mapping[str, Mapping[str, Any]]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The best against each trained hand-tuned config, paired on the study's test images (both
+    reports keep their per-image outputs), and a line for each that cannot be paired, with why."""
+    best = outputs_in(best_report)
+    rows: list[dict[str, Any]] = []
+    why_not = []
+    for name, entry in done.items():
+        other = outputs_in(entry["report"])
+        if best is None:
+            why = "best/report.json keeps no per-image test outputs (written before they were)"
+        elif other is None:
+            why = (
+                "its cached report keeps no per-image test outputs; delete report/baselines.json "
+                "and rebuild the report to train it again"
+            )
+        elif not same_images(best, other):
+            why = "it was tested on other images than the best"
+        else:
+            rows += compare(best, other, name)
+            continue
+        why_not.append(f"best vs {name}: no paired comparison: {why}.")
+    return rows, why_not
+
+
+def interval_notes(report: Mapping[str, Any]) -> list[str]:
+    """How the report's 95% intervals were made, as a note (none without intervals)."""
+    method = report.get("bootstrap", {}).get("method")
+    return [html.note(f"[lo, hi]: 95% intervals, {method}.")] if method else []
+
+
+def verdicts_part(rows: list[Mapping[str, Any]], what: str) -> list[str]:
+    """A heading, a sentence and the table of the best's paired comparisons with `what`."""
+    if not rows:
+        return []
+    frame = pd.DataFrame(
+        [
+            {
+                "against": row["against"],
+                "figure": COMPARED[row["metric"]],
+                "best minus it [95% interval]": with_interval(
+                    row["difference"], row["interval"], "+"
+                ),
+                "verdict": row["verdict"],
+            }
+            for row in rows
+        ]
+    )
+    sentence = (
+        "On the same test images: the best's figure minus the other's, with the 95% interval of "
+        "a subject-level bootstrap that resamples the same subjects for both. Better or worse "
+        "only when the interval excludes 0."
+    )
+    return [html.heading(f"Paired with {what}"), html.paragraph(sentence), html.table(frame)]
 
 
 def _comparison_row(name: str, config: Mapping, report: Mapping, notes: list[str]) -> dict:

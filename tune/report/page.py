@@ -20,12 +20,13 @@ import pandas as pd
 from core.dataset import TrainingData
 from core.files import write_text_atomically
 from core.labels import EMOTIONS
+from core.metrics import figure_text
 from core.yardstick import HEADLINES, beside_baselines, not_run_lines
 
 from ..results import TABLE_METRICS
 from ..study import StudySettings, describe_caps
 from . import figures, html
-from .comparison import comparison_section, cv_section
+from .comparison import comparison_section, cv_section, interval_notes, verdicts_part
 from .handtuned import hand_tuned, hand_tuned_reports
 from .inputs import BEST_CONFIG_FILE, load_data, load_settings, read_json, read_results
 
@@ -287,11 +288,15 @@ def best_section(run_dir: Path, best: dict | None, report: dict | None, out: Pat
     else:
         parts.append(html.note(f"trial_{trial_id}/progress.csv not found: no curves."))
     emotion, fixed, tuned = report["emotion"], report["au_at_0.5"], report["au_tuned_on_val"]
+
+    def shown(key: str) -> str:
+        return figure_text(report, key)
+
     parts += [
         html.figure(
             figures.confusion(emotion, out / "best_confusion.png"),
-            f"Emotion confusion matrix on test: accuracy {emotion['accuracy']:.3f}, weighted F1 "
-            f"{emotion['f1_weighted']:.3f}, macro F1 {emotion['f1_macro']:.3f}",
+            f"Emotion confusion matrix on test: accuracy {shown('emotion_accuracy')}, weighted "
+            f"F1 {shown('emotion_f1_weighted')}, macro F1 {shown('emotion_f1_macro')}",
         ),
         html.figure(
             figures.au_f1(fixed, tuned, out / "best_au_f1.png"),
@@ -306,24 +311,27 @@ def best_section(run_dir: Path, best: dict | None, report: dict | None, out: Pat
         html.heading("Per-AU scores on test (validation-tuned thresholds)"),
         html.table(per_au_table(tuned)),
         html.paragraph(
-            f"AU macro F1 {_fmt(tuned['f1_macro'])}, micro F1 {tuned['f1_micro']:.3f}, mAP "
-            f"{_fmt(tuned['mAP'])}; at 0.5: macro F1 {_fmt(fixed['f1_macro'])}. AUs absent from "
-            f"test are left out of both means (F1 and AP are undefined there): "
+            f"AU macro F1 {shown('au_f1_macro_tuned')}, micro F1 {tuned['f1_micro']:.3f}, mAP "
+            f"{shown('au_mAP')}; at 0.5: macro F1 {shown('au_f1_macro_at_0.5')}. AUs absent "
+            f"from test are left out of both means (F1 and AP are undefined there): "
             f"{', '.join(tuned['ap_undefined']) or 'none'}."
         ),
         html.heading("Beside the baselines (same test set)"),
         html.table(beside_baselines_table(report, f"best ({trial_id})")),
         *[html.note(line) for line in not_run_lines(report)],
+        *interval_notes(report),
+        *verdicts_part(report.get("comparisons", []), "each baseline"),
     ]
     return html.section("best", "Best trial", parts)
 
 
 def beside_baselines_table(report: Mapping[str, Any], name: str) -> pd.DataFrame:
-    """The headline test figures of a model, the linear baselines and the trivial models."""
+    """The headline test figures of a model, the linear baselines and the trivial models, each
+    with its 95% interval."""
     return pd.DataFrame(
         [
-            {"model": label, **dict(zip(HEADLINE_LABELS, values, strict=True))}
-            for label, values in beside_baselines(report, name)
+            {"model": label, **dict(zip(HEADLINE_LABELS, cells, strict=True))}
+            for label, cells in beside_baselines(report, name)
         ]
     )
 
@@ -352,10 +360,6 @@ def _progress(path: Path) -> pd.DataFrame | None:
     if "epoch" not in frame or frame.empty:
         return None
     return frame.drop_duplicates("epoch", keep="last").sort_values("epoch")
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
 
 
 # --- command line ----------------------------------------------------------------------------

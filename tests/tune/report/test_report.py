@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from core import pretrained, probe
+from core.metrics import with_interval
 from core.split import fold_splits
 from tests.browser import run_chromium
 from tests.core.test_probe import (
@@ -195,6 +196,13 @@ def test_report_shows_the_trials_table_and_per_au_scores_of_the_best(
     row = f'<td class="text">AU1</td><td>{au1["threshold"]:.3f}</td><td>{au1["precision"]:.3f}</td>'
     assert row in text
     assert f"({report['au_tuned_on_val']['no_au_baseline_accuracy']:.3f})" in text
+    # The best against the linear baseline, paired, in words and with its interval.
+    paired = next(r for r in report["comparisons"] if r["against"] == "linear")
+    shown = with_interval(paired["difference"], paired["interval"], "+")
+    cells = ("linear", "emotion acc", shown, paired["verdict"])
+    assert "".join(f'<td class="text">{cell}</td>' for cell in cells) in text
+    low, high = report["intervals"]["emotion_accuracy"]
+    assert f"accuracy {report['emotion']['accuracy']:.3f} [{low:.2f}, {high:.2f}]" in text
 
 
 @pytest.mark.slow
@@ -218,6 +226,12 @@ def test_hand_tuned_configs_are_scored_on_the_same_test_split_within_the_budget(
     text = full_report.read_text()
     assert "transfer: skipped" not in text
     assert "input_size 480 -&gt; 48" in text
+    # The best paired with each hand-tuned config on the same test images (both keep outputs).
+    paired = text.split("Paired with each hand-tuned configuration")[1]
+    for name, entry in baselines.items():
+        assert len(entry["report"]["test_outputs"]["subjects"]) == best["emotion"]["n"]
+        assert f'<td class="text">{name}</td><td class="text">AU mAP</td>' in paired
+    assert "no paired comparison" not in text
 
 
 @pytest.mark.slow
