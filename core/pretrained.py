@@ -118,6 +118,12 @@ def cached_weights(spec: NamedWeights) -> Path:
     return path
 
 
+def weights_file(value: str) -> Path:
+    """The file a config's `backbone_weights` names: a named one from the cache (never fetched
+    here: the command or the study's driver fetched it), or a local path as it is."""
+    return cached_weights(named(value)) if value in NAMED_WEIGHTS else Path(value)
+
+
 def fetch_weights(spec: NamedWeights, say: Callable[[str], None] = print) -> Path:
     """The cached weights file, fetched first if it is not there (one line says so).
 
