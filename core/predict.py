@@ -19,6 +19,7 @@ import numpy as np
 from .errors import DataError, first_line
 from .faces import LEGACY_DETECTOR
 from .files import strict_json
+from .image_files import IMAGE_KINDS, check_image_type, is_image_file
 from .labels import EMOTIONS
 from .preprocess import (
     DEFAULT_FACE_MARGIN,
@@ -31,9 +32,6 @@ from .thresholds import THRESHOLDS_FILE, read_thresholds
 
 MODEL_FILE = "model.keras"
 KERAS_ARCHIVE_FILES = ("config.json", "model.weights.h5")  # what Keras 3 writes into a .keras
-IMAGE_SUFFIXES = frozenset(
-    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
-)
 BATCH = 64
 
 
@@ -211,7 +209,8 @@ def _shapes(model: Any) -> tuple[tuple, dict[str, tuple] | None]:
 
 
 def image_files(items: Iterable[str | Path]) -> list[Path]:
-    """Image files named, or found in named folders (recursively, sorted); hidden files skipped."""
+    """Image files named, or found in named folders (recursively, sorted); hidden files skipped.
+    A file named is judged by the same list of image types as a folder's files."""
     found: list[Path] = []
     for item in items:
         path = Path(item)
@@ -219,14 +218,13 @@ def image_files(items: Iterable[str | Path]) -> list[Path]:
             inside = sorted(
                 p
                 for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+                if p.is_file() and is_image_file(p) and not p.name.startswith(".")
             )
             if not inside:
-                kinds = ", ".join(sorted(IMAGE_SUFFIXES))
-                raise DataError(f"{path}: folder holds no images ({kinds})")
+                raise DataError(f"{path}: folder holds no images ({IMAGE_KINDS})")
             found += inside
         elif path.is_file():
-            found.append(path)
+            found.append(check_image_type(path))
         else:
             raise DataError(f"{path}: no such image file or folder")
     return found

@@ -3,9 +3,11 @@
 See what the model sees before a study: every image goes through the preparation training uses
 (`core.preprocess.prepare_images`: grey, face found, eyes levelled, square crop, resize) and its
 crop is written to DIR as a PNG, with `prepared.jsonl` (one JSON object per image: path,
-face_found, box, landmarks, score, angle, output) and `contact_sheet.png` (every crop; those
-without a face framed in red). Items are image files, folders of images, CK+ folders or CSV
-manifests (their labelled images, the frames training would use).
+face_found, box, landmarks, score, angle, frames, output) and `contact_sheet.png` (every crop;
+those without a face framed in red). Items are image files, folders of images, CK+ folders or CSV
+manifests (their labelled images, the frames training would use). Images are read as a viewer
+shows them (core.image_files): turned upright by their EXIF orientation, and of a file with
+several frames (an animation, pages, a camera's pictures) the first frame, which it says.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ SHEET_FILE = "contact_sheet.png"
 THUMB = 96  # pixels a side of a crop on the contact sheet
 SHEET_COLUMNS = 16
 NO_FACE_COLOUR = (0, 0, 255)  # BGR red
-SHOWN_MISSES = 10
+SHOWN = 10  # paths listed under a heading of the summary
 
 
 def images_of(items: Iterable[str | Path]) -> list[Path]:
@@ -63,6 +65,7 @@ def record_of(path: Path, prepared: PreparedImage, output: str) -> dict[str, Any
         else None,
         "score": round(face.score, 4) if face is not None and face.score is not None else None,
         "angle": round(prepared.angle, 2),
+        "frames": prepared.frames,
         "output": output,
     }
 
@@ -112,9 +115,11 @@ def prepare_into(
 
 
 def summary(records: Sequence[dict[str, Any]], detector: str, out: Path) -> str:
-    """What a user reads: faces found, how far the eyes were turned, which images had no face."""
+    """What a user reads: faces found, how far the eyes were turned, which images had no face,
+    which held several frames."""
     misses = [record["path"] for record in records if not record["face_found"]]
     turned = [abs(record["angle"]) for record in records if record["face_found"]]
+    several = [record["path"] for record in records if record["frames"] > 1]
     lines = [
         f"prepared {len(records)} images with {detector}: face found in "
         f"{len(records) - len(misses)} ({1 - len(misses) / len(records):.0%})"
@@ -124,13 +129,20 @@ def summary(records: Sequence[dict[str, Any]], detector: str, out: Path) -> str:
             else ""
         )
     ]
-    if misses:
-        lines.append(f"no face (the image's centre square was used) in {len(misses)}:")
-        lines += [f"  {path}" for path in misses[:SHOWN_MISSES]]
-        if len(misses) > SHOWN_MISSES:
-            lines.append(f"  ... and {len(misses) - SHOWN_MISSES} more (see {RECORDS_FILE})")
+    lines += _listed(misses, "no face (the image's centre square was used) in")
+    lines += _listed(several, "several frames (the first of each was prepared) in")
     lines.append(f"crops, {RECORDS_FILE} and {SHEET_FILE} in {out}")
     return "\n".join(lines)
+
+
+def _listed(paths: Sequence[str], what: str) -> list[str]:
+    """`what` and the first SHOWN paths, or nothing when there are none."""
+    if not paths:
+        return []
+    lines = [f"{what} {len(paths)}:", *(f"  {path}" for path in paths[:SHOWN])]
+    if len(paths) > SHOWN:
+        lines.append(f"  ... and {len(paths) - SHOWN} more (see {RECORDS_FILE})")
+    return lines
 
 
 def build_parser() -> Parser:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
-import re
 import shutil
 import sys
-import warnings
 import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,24 +16,19 @@ from typing import Any
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from .errors import DataError, first_line
 from .faces import DEFAULT_DETECTOR, Face, check_detector, detect_faces, face_square
-from .files import IMAGE_BYTES_LIMIT, folder_in_place, read_bounded
+from .files import folder_in_place
+from .image_files import GreyImage, read_grey_image
 from .paths import cache_root
 from .records import Record, Source
 
-PREPARATION_VERSION = 3  # 2: the cache holds checksums; 3: MTCNN and eye alignment
+PREPARATION_VERSION = 4  # 2: checksums; 3: MTCNN, eyes levelled; 4: EXIF turns, batch-free boxes
 CHECKSUM_FILE = "checksums.json"
-MIN_IMAGE_SIDE = 24  # the Haar face detector's window
-MAX_IMAGE_PIXELS = 100_000_000  # a 100-megapixel photograph; CK+ frames are 0.3
-MAX_SHOWN = f"{MAX_IMAGE_PIXELS // 1_000_000} million pixels any photograph here may have"
 DEFAULT_PREPARED_SIZE = 480
 DEFAULT_FACE_MARGIN = 1.6
-DETECTION_BATCH = 16  # images whose faces are found in one call (MTCNN runs them as a batch)
-# A bad file is reported once, as a DataError naming it; OpenCV's own warnings would add lines.
-cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+DETECTION_BATCH = 16  # images whose faces are found in one call (MTCNN batches those of a shape)
 
 
 @dataclass
@@ -61,59 +53,6 @@ class PreparedData:
         return len(self.images)
 
 
-def read_grey(path: Path) -> np.ndarray:
-    """Any 8/16-bit grey, colour, RGBA or palette image as 8-bit grey; a bad file is a DataError."""
-    try:
-        raw = read_bounded(Path(path), IMAGE_BYTES_LIMIT)
-    except OSError as error:
-        raise DataError(f"{path}: image cannot be read ({error.strerror})") from None
-    if not raw:
-        raise DataError(f"{path}: image file is empty (0 bytes)")
-    check_declared_size(path, raw)
-    image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None or image.size == 0:
-        raise DataError(f"{path}: not a readable image (corrupt, truncated or not an image)")
-    return _to_grey_uint8(image)
-
-
-def check_declared_size(path: Path, raw: bytes) -> None:
-    """Refuse an image by the size its header declares, before a decoder allocates it: one
-    that could not hold a face, or more pixels than any photograph (a decompression bomb).
-    Formats Pillow cannot read are left to OpenCV, whose own pixel limit then applies."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: judged here
-        try:
-            with Image.open(io.BytesIO(raw)) as image:
-                width, height = image.size
-        except Image.DecompressionBombError as error:  # Pillow's own limit: far over ours
-            pixels = re.search(r"\((\d+) pixels\)", str(error))
-            declared = f"{int(pixels[1]):,} pixels" if pixels else "more pixels than Pillow reads"
-            raise DataError(f"{path}: image declares {declared}, over the {MAX_SHOWN}") from None
-        except (OSError, SyntaxError, ValueError):
-            return
-    if min(width, height) < MIN_IMAGE_SIDE:
-        raise DataError(
-            f"{path}: image is {width}x{height} pixels, too small to hold a face "
-            f"(at least {MIN_IMAGE_SIDE} a side, the face detector's window)"
-        )
-    if width * height > MAX_IMAGE_PIXELS:
-        raise DataError(f"{path}: image declares {width}x{height} pixels, over the {MAX_SHOWN}")
-
-
-def _to_grey_uint8(image: np.ndarray) -> np.ndarray:
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        image = cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
-    if image.ndim == 3 and image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
-    if image.ndim == 3 and image.shape[2] == 3:
-        return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    if image.ndim == 3:
-        return np.ascontiguousarray(image[:, :, 0])
-    return image
-
-
 @dataclass(frozen=True)
 class PreparedImage:
     """One image as the model's square, with the face it was cut around and the turn applied."""
@@ -121,6 +60,7 @@ class PreparedImage:
     image: np.ndarray  # (size, size) uint8 grey
     face: Face | None  # None: no face found, the image's centre square was used
     angle: float  # degrees turned to level the eyes (0 without landmarks)
+    frames: int = 1  # frames the file holds: the first was prepared (image_files)
 
     @property
     def face_found(self) -> bool:
@@ -138,14 +78,14 @@ def prepare_images(
     """The one code path from image files to model-ready squares: training, prediction and
     core.prepare. Files are read and cut in `pool`'s threads; faces are found as one batch."""
     run = pool.map if pool is not None else map
-    greys = list(run(read_grey, paths))
-    faces = detect_faces(greys, detector)
+    greys = list(run(read_grey_image, paths))
+    faces = detect_faces([grey.pixels for grey in greys], detector)
 
-    def cut(grey: np.ndarray, face: Face | None) -> PreparedImage:
-        square, angle = face_square(grey, face, margin)
+    def cut(grey: GreyImage, face: Face | None) -> PreparedImage:
+        square, angle = face_square(grey.pixels, face, margin)
         interpolation = cv2.INTER_AREA if square.shape[0] > size else cv2.INTER_LINEAR
         resized = cv2.resize(square, (size, size), interpolation=interpolation)
-        return PreparedImage(resized, face, angle)
+        return PreparedImage(resized, face, angle, grey.frames)
 
     return list(run(cut, greys, faces))
 

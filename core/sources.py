@@ -10,10 +10,10 @@ from pathlib import Path
 
 from .errors import DataError, shortened
 from .files import TEXT_BYTES_LIMIT, read_bounded
+from .image_files import check_image_type, is_image_file
 from .labels import DEFAULT_AUS, emotion_from_code, emotion_from_text
 from .records import Record, Skip, Source
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
 JUNK_NAMES = frozenset({"thumbs.db", "desktop.ini"})
 CKPLUS_FOLDERS = ("cohn-kanade-images", "Emotion", "FACS")
 
@@ -87,9 +87,7 @@ def read_ckplus(root: Path, *, aus: tuple[int, ...] = DEFAULT_AUS, peak_frames: 
             emotion_file = _label_file(root / "Emotion" / relative, "_emotion.txt")
             if emotion_file is None:
                 continue
-            frames = [
-                p for p in visible_entries(sequence_dir) if p.suffix.lower() in IMAGE_SUFFIXES
-            ]
+            frames = [p for p in visible_entries(sequence_dir) if is_image_file(p)]
             if not frames:
                 skipped.append(Skip(sequence_dir, "labelled sequence folder holds no images"))
                 continue
@@ -334,7 +332,7 @@ def _manifest_image(value: str, root: Path, where: str, allow_outside_root: bool
     if not is_file:
         reason = "is not a regular file" if image.exists() else "does not exist"
         raise DataError(f"{where}: column 'path': image {image} {reason}")
-    return image
+    return check_image_type(image, f"{where}: column 'path': {image}")
 
 
 def _manifest_aus(

@@ -13,34 +13,27 @@ from PIL import Image, UnidentifiedImageError
 from .cli import Parser, exits_cleanly, positive_int
 from .errors import DataError
 from .files import IMAGE_BYTES_LIMIT, check_output_folder, read_bounded, strict_json
+from .image_files import check_declared_size, read_grey
 from .labels import EMOTIONS, au_names, parse_au_list
-from .preprocess import check_declared_size
 from .records import Source
 from .sources import load_source
 
-COLOUR_MODES = frozenset({"RGB", "RGBA", "CMYK", "YCbCr", "LAB", "HSV", "P"})
+NOT_READABLE = "not a readable image (empty, truncated or not an image)"
 
 
 def image_facts(path: Path) -> tuple[str, bool]:
-    """("WxH", is colour) from the file header only, without decoding the pixels."""
+    """("WxH" as the picture is seen, is colour) from the file header, without decoding the
+    pixels: a phone photo stored sideways is counted upright, as training reads it."""
     try:
         raw = read_bounded(path, IMAGE_BYTES_LIMIT)
-        check_declared_size(path, raw)  # the rule training applies: summary and train agree
+        header = check_declared_size(path, raw)  # training's rule: summary and train agree
         with Image.open(io.BytesIO(raw)) as image:
             image.verify()  # walks the file's chunks and checksums: catches a truncated file
-        with Image.open(io.BytesIO(raw)) as image:
-            return f"{image.width}x{image.height}", _is_colour(image)
     except (OSError, SyntaxError, ValueError, UnidentifiedImageError):
-        reason = "not a readable image (empty, truncated or not an image)"
-        raise DataError(f"{path}: {reason}") from None
-
-
-def _is_colour(image: Image.Image) -> bool:
-    if image.mode == "P":
-        palette = image.getpalette() or []
-        triples = zip(palette[0::3], palette[1::3], palette[2::3], strict=False)
-        return any(r != g or g != b for r, g, b in triples)
-    return image.mode in COLOUR_MODES
+        raise DataError(f"{path}: {NOT_READABLE}") from None
+    if header is None:  # a header Pillow cannot read: verify has refused it already
+        raise DataError(f"{path}: {NOT_READABLE}")
+    return f"{header.width}x{header.height}", header.colour
 
 
 def summarise(source: Source) -> dict[str, Any]:
@@ -84,8 +77,6 @@ def write_plots(source: Source, summary: dict[str, Any], folder: Path) -> list[P
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from .preprocess import read_grey
 
     folder.mkdir(parents=True, exist_ok=True)
     written = []

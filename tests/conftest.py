@@ -39,6 +39,25 @@ def write_image(path: Path, size: tuple[int, int] = (64, 48), colour: bool = Fal
     return path
 
 
+EXIF_ORIENTATION = 0x0112
+SAVE_OPTIONS = {"JPEG": {"quality": 95}, "WEBP": {"lossless": True}, "PNG": {}, "TIFF": {}}
+
+
+def write_exif_turned(picture: np.ndarray, orientation: int, path: Path, kind: str = "JPEG"):
+    """`picture` (grey or RGB) as a phone stores it: pixels as the sensor gave them, with the
+    EXIF orientation that turns them upright (3: half a turn, 6: a quarter turn clockwise)."""
+    from PIL import Image
+
+    undo = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90}
+    image = Image.fromarray(picture)
+    if orientation in undo:
+        image = image.transpose(undo[orientation])
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = orientation
+    image.save(path, kind, exif=exif, **SAVE_OPTIONS[kind])
+    return path
+
+
 def make_ckplus(root: Path, sequences: Iterable[Sequence]) -> Path:
     """A CK+ folder: images, Emotion and FACS files as the official release lays them out."""
     for index, seq in enumerate(sequences):

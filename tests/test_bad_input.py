@@ -235,6 +235,12 @@ def csv_with_folder(tmp: Path) -> tuple[str, list[str]]:
     return summary_of(manifest, tmp)
 
 
+def csv_with_text_file(tmp: Path) -> tuple[str, list[str]]:
+    manifest = csv_folder(tmp, ["img0.png,S1,happy,1", "notes.txt,S2,sad,4"])
+    (manifest.parent / "notes.txt").write_text("not an image")
+    return summary_of(manifest, tmp)
+
+
 def model_folder(tmp: Path, model: bytes | dict[str, bytes], thresholds: str | None = None):
     """`--model` at a folder holding model.keras (raw bytes, or a zip of the named members) and,
     when given, thresholds.json; one real image to predict."""
@@ -554,6 +560,16 @@ CASES = [
         csv_with_folder,
         "labels.csv:3: column 'path': image {tmp}/csv/sub is not a regular file",
     ),
+    Case(  # one list of image types for files named and folders searched
+        "csv-path-not-an-image-type",
+        csv_with_text_file,
+        "labels.csv:3: column 'path': {tmp}/csv/notes.txt: not an image type read here (.bmp,",
+    ),
+    Case(
+        "prepare-a-file-not-an-image-type",
+        lambda t: prepare_args(t, written(t / "notes.txt", b"text")),
+        "{tmp}/notes.txt: not an image type read here (.bmp, .gif,",
+    ),
     # labels that cannot be right are refused, never rounded; messages name the real cause
     Case("facs-au-code-1.5", ck_with(FACS, "1.5 2\n"), f"{FACS}:1: AU code 1.5 is not a whole"),
     Case(
@@ -718,8 +734,8 @@ def warm_imports():
     import keras  # noqa: F401
 
 
-def test_the_table_holds_91_distinct_cases():
-    assert len({case.id for case in CASES}) == len(CASES) == 96
+def test_the_table_holds_102_distinct_cases():
+    assert len({case.id for case in CASES}) == len(CASES) == 102
 
 
 @pytest.mark.parametrize("case", [case.param() for case in CASES])

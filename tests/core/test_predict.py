@@ -84,6 +84,32 @@ def test_predictions_are_the_models_outputs_cut_at_the_tuned_thresholds(trained:
         assert p.aus == expected
 
 
+def test_a_photo_gets_the_same_answer_alone_and_beside_photos_of_other_sizes(
+    trained: Path, labelled, tmp_path: Path
+):
+    """A landscape crop of grace_hopper beside the square astronaut: MTCNN's shared pyramid
+    moved its box by 16 px, and the issue's photo was "negative" alone, "surprise" beside
+    another. Its model input must be the same to the bit, its answer the same."""
+    import cv2
+    import matplotlib.cbook
+    import skimage.data
+
+    grace = cv2.imread(str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
+    photo, astronaut = tmp_path / "grace.png", tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), grace[40:400])
+    cv2.imwrite(str(astronaut), cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR))
+    predictor = Predictor.from_run(trained)
+    assert predictor.face_detector == "mtcnn"
+    mixed = [astronaut, photo, labelled[0][0]]  # 512x512, 512x360 and a CK+-sized frame
+    np.testing.assert_array_equal(predictor.prepare([photo])[0][0], predictor.prepare(mixed)[0][1])
+    alone, beside = predictor.predict([photo])[0], predictor.predict(mixed)[1]
+    assert beside.face_found and beside.emotion == alone.emotion
+    for name, probability in alone.emotion_probabilities.items():
+        assert beside.emotion_probabilities[name] == pytest.approx(probability, abs=1e-5)
+    for name, probability in alone.au_probabilities.items():
+        assert beside.au_probabilities[name] == pytest.approx(probability, abs=1e-5)
+
+
 def test_changing_the_thresholds_file_changes_the_aus(trained: Path, labelled, tmp_path, capsys):
     paths, _, _ = labelled
     folder = copy_model(trained, tmp_path / "copy")

@@ -10,7 +10,8 @@ from PIL import Image
 
 from core.errors import DataError
 from core.faces import DEFAULT_DETECTOR, DETECTORS, square_crop
-from core.preprocess import crop_and_resize, prepare, prepare_image, read_grey
+from core.image_files import read_grey
+from core.preprocess import crop_and_resize, prepare, prepare_image
 from core.sources import read_ckplus
 
 
