@@ -67,7 +67,7 @@ def original_model(size: int) -> Any:
 
     from core.pretrained import FER2013, cached_weights
 
-    loaded = keras.models.load_model(cached_weights(FER2013), compile=False)
+    loaded = keras.models.load_model(cached_weights(FER2013), compile=False, safe_mode=True)
     features = loaded.get_layer("add_4").output
     pooled = keras.layers.GlobalAveragePooling2D()(features)
     outputs = {

@@ -87,6 +87,7 @@ def build_tuner(settings: StudySettings, data: TrainingData, restore: bool):
     )
     from .stopper import TargetStopper
     from .trainable import run_trial
+    from .trial_logs import ProgressCsvOnce, ResultJsonOnce
 
     space = settings.resolved_space()
     study_folder = local_folder(settings.experiment_path)
@@ -119,7 +120,11 @@ def build_tuner(settings: StudySettings, data: TrainingData, restore: bool):
         ),
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),
         sync_config=tune.SyncConfig(sync_artifacts=True),
-        callbacks=[TrialLines(list(space.params), study_clock(settings, space))],
+        callbacks=[
+            TrialLines(list(space.params), study_clock(settings, space)),
+            ProgressCsvOnce(),
+            ResultJsonOnce(),
+        ],
         verbose=0,
     )
     tune_config = tune.TuneConfig(
