@@ -268,11 +268,11 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--target", action="append", default=[], metavar="METRIC=VALUE")
     parser.add_argument("--out", type=Path, help="default: runs/bench-peers-<time>")
     parser.add_argument(
-        "--tiny", action="store_true", help="one seed, the tiny space, 2 trials, 90 s: a check"
+        "--tiny", action="store_true", help="one seed, the tiny space, 1 trial, 90 s: a check"
     )
     args = parser.parse_args(argv)
     if args.tiny:
-        args.seeds, args.space, args.max_trials = args.seeds[:1], "tiny", 2
+        args.seeds, args.space, args.max_trials = args.seeds[:1], "tiny", 1
         args.budget_s = min(
             args.budget_s, 90.0
         )  # a fresh worker's first epoch: 20-40 s on 2 busy cores
