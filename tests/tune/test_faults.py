@@ -104,10 +104,10 @@ def test_a_killed_driver_resumes_without_rerunning_or_losing_a_trial(
 
     pids = tmp_path / "pids"
     args = ["--smoke-test", "--data", str(small_synthetic), "--storage", str(tmp_path)]
-    args += ["--name", "cut", "--num-samples", "4", "--max-concurrent", "1"]
+    args += ["--name", "cut", "--num-samples", "3", "--max-concurrent", "1"]
     study = driver(args, pids)
     try:
-        wait_for(lambda: len(starts(pids)) >= 3, 200, "a third trial to start", poll=0.2)
+        wait_for(lambda: len(starts(pids)) >= 2, 200, "a second trial to start", poll=0.2)
         study.send_signal(signal.SIGKILL)
         study.wait(30)
     finally:
@@ -121,7 +121,7 @@ def test_a_killed_driver_resumes_without_rerunning_or_losing_a_trial(
         resumed.kill()
     assert resumed.returncode == 0, output
     table = pd.read_csv(tmp_path / "cut" / "results.csv", dtype={"trial_id": str})
-    assert len(table) == 4 and table["trial_id"].is_unique
+    assert len(table) == 3 and table["trial_id"].is_unique
     assert set(table["status"]) <= DONE
     assert set(before) <= set(table["trial_id"]), "a trial started before the kill is missing"
     after = starts(pids)
@@ -132,7 +132,7 @@ def test_a_killed_driver_resumes_without_rerunning_or_losing_a_trial(
     # every state file at once, so their mtimes tie).
     searcher.restore(str(max((tmp_path / "cut").glob("searcher-state-*.pkl"))))
     told = searcher._ot_study.trials
-    assert len(told) == 4, "the Optuna history did not carry over the trials before the kill"
+    assert len(told) == 3, "the Optuna history did not carry over the trials before the kill"
 
 
 def _node_of(pid: int, cluster) -> object:
