@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import platform
 import statistics
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .files import scratch_folder
 from .metrics import au_metrics
 from .predict import BATCH
 from .tflite_model import OUTPUTS, TFLITE_FILE, LiteModel, quiet_lite
@@ -37,7 +37,7 @@ def convert(model: Any, calibration: np.ndarray | None = None) -> bytes:
     batch (n, s, s, 1) of training images. An op with no int8 kernel fails the conversion
     rather than silently staying float."""
     model = in_float32(model)
-    with quiet_lite() as lite, tempfile.TemporaryDirectory() as folder:
+    with quiet_lite() as lite, scratch_folder("tflite") as folder:
         model.export(folder, format="tf_saved_model", verbose=False)
         converter = lite.TFLiteConverter.from_saved_model(folder)
         if calibration is not None:

@@ -12,12 +12,15 @@ import math
 import os
 import shutil
 import stat
+import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, DataError
+from .folder_lock import LOCK_NAME
 
 # The most bytes a file of each kind may hold: far above any real one, far below memory.
 IMAGE_BYTES_LIMIT = 256 << 20
@@ -76,7 +79,7 @@ def check_output_folder(option: str, folder: Path, empty: bool = False) -> None:
     where = f"{option} {folder}"
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"{where}: exists and is not a folder")
-    if empty and folder.is_dir() and any(folder.iterdir()):
+    if empty and folder.is_dir() and any(e.name != LOCK_NAME for e in folder.iterdir()):
         raise ConfigError(f"{where}: folder exists and is not empty")
     existing = next(p for p in (folder.absolute(), *folder.absolute().parents) if p.exists())
     if not existing.is_dir():
@@ -138,16 +141,70 @@ def temporary_path(folder: Path, name: str) -> Path:
     return Path(folder) / f".{name}{TEMPORARY_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
-def remove_stale_temporaries(folder: Path) -> None:
+def remove_stale_temporaries(folder: Path, names: str = "*") -> None:
     """Remove the temporaries (temporary_path) of writers that died (a `kill -9` left a 14-81 MB
-    half-written folder for ever); a live writer's are left alone."""
-    for entry in Path(folder).glob(f".*{TEMPORARY_MARK}*"):
+    half-written folder for ever); a live writer's are left alone. `names`: only those of
+    temporaries for these names (a shell pattern), in a folder other programs share."""
+    for entry in Path(folder).glob(f".{names}{TEMPORARY_MARK}*"):
         pid = entry.name.rpartition(TEMPORARY_MARK)[2].partition("-")[0]
         if pid.isdigit() and not process_alive(int(pid)):
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)
             else:
                 entry.unlink(missing_ok=True)
+
+
+SCRATCH_NAMES = "fertune-*"  # every scratch folder of ours in the system's temporary folder
+
+
+def scratch_name(job: str) -> str:
+    """The name (before temporary_path's mark) of a job's scratch folder."""
+    return f"fertune-{job}"
+
+
+@contextlib.contextmanager
+def scratch_folder(job: str) -> Iterator[Path]:
+    """A private folder in the system's temporary folder for files that must not outlive a job
+    (a trial's best model: 19 MB each, once left in /tmp for good): removed when the block
+    ends, on error and on Ctrl-C too; those of killed processes are removed by the next one."""
+    base = Path(tempfile.gettempdir())
+    remove_stale_temporaries(base, SCRATCH_NAMES)
+    folder = temporary_path(base, scratch_name(job))
+    folder.mkdir(mode=0o700)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+_process_scratch: Path | None = None
+
+
+def use_process_scratch(job: str) -> Path:
+    """Make a private folder this process's temporary folder for the rest of its life
+    (tempfile's, so every library's temporary files go in it: TensorFlow's autograph writes a
+    module per traced function and never removes it). A process that ended leaves it to the next
+    scratch user, who removes it whole (remove_stale_temporaries)."""
+    global _process_scratch
+    if _process_scratch is None:
+        base = Path(tempfile.gettempdir())
+        remove_stale_temporaries(base, SCRATCH_NAMES)
+        _process_scratch = temporary_path(base, scratch_name(job))
+        _process_scratch.mkdir(mode=0o700)
+        tempfile.tempdir = str(_process_scratch)
+    return _process_scratch
+
+
+def await_stale_temporaries(folder: Path, names: str, wait_s: float) -> None:
+    """remove_stale_temporaries, tried again for up to `wait_s` while some still have a live
+    writer: the processes that made them are ending (a Ray that was just shut down)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        remove_stale_temporaries(folder, names)
+        left = any(Path(folder).glob(f".{names}{TEMPORARY_MARK}*"))
+        if not left or time.monotonic() > deadline:
+            return
+        time.sleep(0.1)
 
 
 def process_alive(pid: int) -> bool:

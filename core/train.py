@@ -7,6 +7,7 @@ history.json, thresholds.json and TensorBoard files into --out.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ from .cli import (
 from .cli import backbone_weights as backbone_weights_option
 from .config import ALPHAS, MIN_INPUT_SIZE, full_config, targets_from_options
 from .files import check_output_folder, replace_atomically, write_json_atomically
+from .folder_lock import folder_lock
 from .labels import parse_au_list
 
 if TYPE_CHECKING:
@@ -126,6 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config = full_config(config_from_args(args))
     check_output_folder("--out", args.out, empty=True)  # a run never mixes its files
+    with folder_lock(args.out, "--out"):  # one run writes a folder
+        check_output_folder("--out", args.out, empty=True)  # still empty now that it is ours
+        return train_and_save(args, config)
+
+
+def train_and_save(args: argparse.Namespace, config: dict[str, Any]) -> int:
+    """The work of `main` once its options are checked and --out is held."""
     from .pretrained import fetch_named_in
 
     fetch_named_in(config)
@@ -158,7 +167,6 @@ def main(argv: list[str] | None = None) -> int:
     announce_floors(config["targets"], validation_floors(data))
     import keras
 
-    args.out.mkdir(parents=True, exist_ok=True)
     board = keras.callbacks.TensorBoard(
         log_dir=str(args.out / "tb"), write_graph=False, profile_batch=0
     )

@@ -160,3 +160,20 @@ def start_study(args: list[str], **env: str):
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+class Touch:
+    """Loaded from a pickle, it runs `touch PATH`: what a hostile study folder would hold."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.path}",)
+
+
+def hostile_pickle(marker: Path) -> bytes:
+    """A pickle that creates `marker` when it is loaded."""
+    import pickle
+
+    return pickle.dumps(Touch(marker))

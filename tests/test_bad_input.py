@@ -6,6 +6,7 @@ the place, no traceback, and the case's folder exactly as it was before (no outp
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,11 +18,12 @@ import pytest
 from PIL import Image
 
 from core.export import main as export_main
+from core.folder_lock import LOCK_NAME
 from core.predict import main as predict_main
 from core.prepare import main as prepare_main
 from core.summary import main as summary_main
 from core.train import main as train_main
-from tests.conftest import Sequence, ck_float, make_ckplus, write_image
+from tests.conftest import Sequence, ck_float, hostile_pickle, make_ckplus, write_image
 from tune.report.cli import main as report_main
 from tune.run import main as tune_main
 
@@ -182,6 +184,45 @@ def saved_study(
         (folder / "search_gen_state-2026-11-25_10-00-00.json").write_bytes(pickle.dumps({}))
         (folder / "searcher-state-2026-11-25_10-00-00.pkl").write_bytes(pickle.dumps({}))
     return "tune", ["--resume", "--name", "s", "--storage", str(tmp / "runs")]
+
+
+HELD_LOCKS: list[int] = []  # the descriptors of the locks cases hold as another run would
+
+
+def in_use(folder: Path) -> None:
+    """Hold `folder`'s lock (core.folder_lock) as a run of process 4242 would."""
+    folder.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.write(descriptor, b"4242 (tune/run.py --name s)")
+    HELD_LOCKS.append(descriptor)
+
+
+def study_in_use(tmp: Path, cli: str) -> tuple[str, list[str]]:
+    """A study that another run holds, resumed or reported on."""
+    argv = saved_study(tmp, tuner=True)[1]
+    in_use(tmp / "runs" / "s")
+    return (cli, argv) if cli == "tune" else (cli, [str(tmp / "runs" / "s")])
+
+
+def train_into_a_folder_in_use(tmp: Path) -> tuple[str, list[str]]:
+    in_use(tmp / "out")
+    return train_args(tmp)
+
+
+def hostile_saved_state(tmp: Path) -> tuple[str, list[str]]:
+    """A saved study whose searcher state runs `touch marker` when Tune loads it: the snapshot
+    check sees the marker if it ran."""
+    cli, argv = saved_study(tmp, tuner=True)
+    state = tmp / "runs" / "s" / "searcher-state-2026-11-25_10-00-00.pkl"
+    state.write_bytes(hostile_pickle(tmp / "marker"))
+    return cli, argv
+
+
+def state_writable_by_others(tmp: Path) -> tuple[str, list[str]]:
+    cli, argv = saved_study(tmp, tuner=True)
+    (tmp / "runs" / "s" / "tuner.pkl").chmod(0o666)
+    return cli, argv
 
 
 def png_declaring(width: int, height: int) -> bytes:
@@ -515,6 +556,31 @@ CASES = [
         "--resume continues the study as it was saved (study.json): --space, --seed cannot be",
     ),
     Case(
+        "resume-while-it-runs",
+        lambda t: study_in_use(t, "tune"),
+        "--resume --name s: {tmp}/runs/s: in use by process 4242 (tune/run.py --name s); wait",
+    ),
+    Case(
+        "report-while-the-study-runs",
+        lambda t: study_in_use(t, "report"),
+        "tune.report {tmp}/runs/s: in use by process 4242 (tune/run.py --name s)",
+    ),
+    Case(
+        "train-into-a-folder-in-use",
+        train_into_a_folder_in_use,
+        "--out {tmp}/out: in use by process 4242",
+    ),
+    Case(
+        "resume-hostile-saved-state",
+        hostile_saved_state,
+        "{tmp}/runs/s/searcher-state-2026-11-25_10-00-00.pkl: names posix.system, which no saved",
+    ),
+    Case(
+        "resume-state-writable-by-others",
+        state_writable_by_others,
+        "{tmp}/runs/s/tuner.pkl: writable by others (mode -rw-rw-rw-): Tune's saved state is code",
+    ),
+    Case(
         "resume-never-started",
         lambda t: saved_study(t, tuner=False),
         "{tmp}/runs/s holds no saved Tune state (tuner.pkl is missing)",
@@ -734,8 +800,8 @@ def warm_imports():
     import keras  # noqa: F401
 
 
-def test_the_table_holds_102_distinct_cases():
-    assert len({case.id for case in CASES}) == len(CASES) == 102
+def test_the_table_holds_107_distinct_cases():
+    assert len({case.id for case in CASES}) == len(CASES) == 107
 
 
 @pytest.mark.parametrize("case", [case.param() for case in CASES])

@@ -137,11 +137,6 @@ def restored_search_alg(tuner: Any) -> Any:
     return getattr(config, "search_alg", None)
 
 
-def optuna_study_of(searcher: Any) -> Any:
-    """The `optuna.Study` inside a restored `OptunaSearch` (`OptunaSearch._ot_study`)."""
-    return searcher._ot_study
-
-
 def validate_autoscaler_config(config: dict[str, Any]) -> dict[str, Any]:
     """Ray's own offline cluster-config check, the one `ray up` runs first
     (`ray.autoscaler._private.util.prepare_config` and `validate_config`): no public API."""

@@ -7,6 +7,7 @@ The command line only: options -> `StudySettings`, then `plan` fits them to the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import time
 from datetime import datetime
@@ -28,11 +29,12 @@ from core.cli import (
 )
 from core.config import ALPHAS, full_config, targets_from_options
 from core.errors import ConfigError
+from core.folder_lock import folder_lock
 from core.labels import parse_au_list
 
 from .objectives import OBJECTIVES, parse_objectives
 from .optuna_storage import repair_journal
-from .saved_state import TUNER_FILE, repair_saved_state
+from .saved_state import TUNER_FILE, refuse_untrusted_state, repair_saved_state
 from .storage import check_local_storage, is_remote, join_storage, local_folder, resolve_storage
 from .study import SCHEDULERS, SEARCH_METHODS, StudySettings
 
@@ -227,15 +229,18 @@ def refuse_changes_on_resume(args, parser: Parser) -> None:
         )
 
 
-def load_study_to_resume(args) -> StudySettings:
+def load_study_to_resume(args, held: contextlib.ExitStack) -> StudySettings:
     """The saved settings of the study --name in --storage: the folder named, even when it was
-    renamed or copied since (its study.json still holds the old name)."""
+    renamed or copied since (its study.json still holds the old name). A local study's lock
+    goes into `held` before anything in the folder is read or repaired."""
     if not args.name:
         raise ConfigError("--resume needs --name NAME of the study to continue")
     storage = resolve_storage(args.storage)
     folder = join_storage(storage, args.name)
     if not is_remote(folder) and not Path(folder).is_dir():
         raise ConfigError(f"--resume --name {args.name}: no study at {folder}")
+    if local_folder(folder) is not None:
+        held.enter_context(folder_lock(local_folder(folder), f"--resume --name {args.name}:"))
     settings = StudySettings.load(folder)  # a folder or a URI
     settings.storage = storage
     settings.name = args.name
@@ -248,6 +253,7 @@ def load_study_to_resume(args) -> StudySettings:
                 "is missing): the study never started; remove the folder or pick another name, "
                 "and start it without --resume"
             )
+        refuse_untrusted_state(local, f"--resume --name {args.name}:")  # Tune unpickles it
         note = repair_saved_state(local)  # Tune would silently start over on a damaged file
         if note:
             print(note, flush=True)
@@ -269,14 +275,44 @@ def require_local_journal(settings: StudySettings) -> None:
         )
 
 
+def name_taken(settings: StudySettings) -> ConfigError:
+    """The line for a new study whose folder exists."""
+    return ConfigError(
+        f"--name {settings.name}: {settings.experiment_path} exists; pick another name "
+        "or add --resume to continue it"
+    )
+
+
+def claim_new_study(settings: StudySettings, held: contextlib.ExitStack) -> None:
+    """Make a new local study's folder and hold its lock: of two runs given one new name at
+    once, the second is refused here (both passed the first check that the folder is absent)."""
+    folder = local_folder(settings.experiment_path)
+    if folder is None:
+        return
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    option = f"--name {settings.name}:"
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        held.enter_context(folder_lock(folder, option))  # refused while the other one runs
+        raise name_taken(settings) from None
+    held.enter_context(folder_lock(folder, option))
+
+
 @exits_cleanly
 def main(argv: list[str] | None = None) -> int:
     """Run (or resume) a study; a user's mistake is one line and exit code 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    with contextlib.ExitStack() as held:  # the study folder's lock, for the study's life
+        return run_command(args, parser, held)
+
+
+def run_command(args, parser: Parser, held: contextlib.ExitStack) -> int:
+    """The study of `main`, holding its folder's lock in `held`."""
     if args.resume:
         refuse_changes_on_resume(args, parser)
-        settings = load_study_to_resume(args)
+        settings = load_study_to_resume(args, held)
     else:
         settings = settings_from_args(args)
         if settings.objectives and settings.scheduler == "asha":
@@ -287,10 +323,8 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
         if not is_remote(settings.storage) and Path(settings.experiment_path).exists():
-            raise ConfigError(
-                f"--name {settings.name}: {settings.experiment_path} exists; pick another name "
-                "or add --resume to continue it"
-            )
+            with folder_lock(Path(settings.experiment_path), f"--name {settings.name}:"):
+                raise name_taken(settings)  # unless that study runs: then this names its process
     check_local_storage(settings.storage)
     if args.optuna_dashboard:
         require_local_journal(settings)
@@ -313,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     from core.yardstick import validation_floors
 
     settings.floors = validation_floors(data)
-    from .tuner import run_study, start_ray
+    from .tuner import run_study, start_ray, stop_ray
 
     started_ray = start_ray(args.address, args.dashboard)
     try:
@@ -328,12 +362,12 @@ def main(argv: list[str] | None = None) -> int:
 
         # After every check of the user's options: a mistake stays one line.
         announce_floors(settings.effective_targets(), settings.floors)
+        if not args.resume:
+            claim_new_study(settings, held)
         return run_study(settings, data, args.resume, started, args.optuna_dashboard)
     finally:
         if started_ray:
-            import ray
-
-            ray.shutdown()
+            stop_ray()
 
 
 if __name__ == "__main__":

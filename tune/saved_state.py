@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import pickle
+import os
+import stat
 import time
 import zipfile
 from pathlib import Path
 
-from core.errors import StorageError
+from core.errors import ConfigError, StorageError
 from core.files import replace_atomically, write_bytes_atomically
+
+from .pickle_scan import embedded_pickles, scan
 
 BACKUP_NAME = "state-backup.zip"
 TUNER_FILE = "tuner.pkl"  # Tune's saved Tuner: written once when the study starts
@@ -30,15 +33,68 @@ STATE_PATTERNS = ("experiment_state-*.json", "search_gen_state-*.json", "searche
 
 
 def readable(name: str, content: bytes) -> bool:
-    """Whether a state file loads: the experiment state is JSON, the other two are pickles."""
+    """Whether a state file is whole: the experiment state is JSON, the other two are pickles
+    (read as opcodes, never loaded: tune.pickle_scan)."""
+    if not name.startswith("experiment_state-"):
+        return scan(content).whole
     try:
-        if name.startswith("experiment_state-"):
-            json.loads(content)
-        else:
-            pickle.loads(content)
-    except Exception:  # a cut-short file fails in many ways (EOFError, UnpicklingError, ...)
+        json.loads(content)
+    except ValueError:  # cut short (or not UTF-8)
         return False
     return True
+
+
+def refuse_untrusted_state(study: Path, option: str) -> None:
+    """Before Tune unpickles a study's saved state on --resume: each file it may read is one
+    its user could have written (owned by them, writable by no one else, as ssh judges its
+    keys; the folder too), and each pickle in it imports only what a study's state holds
+    (tune.pickle_scan). ConfigError naming the first file that is not."""
+    trust = "resume only study folders you trust"
+    files = [study, study / TUNER_FILE, study / BACKUP_NAME]
+    files += sorted(path for pattern in STATE_PATTERNS for path in study.glob(pattern))
+    for path in files:
+        if not path.exists():
+            continue
+        info = path.stat()
+        if info.st_uid != os.geteuid():
+            raise ConfigError(
+                f"{option} {path}: owned by user {info.st_uid}, not by you: Tune's saved state "
+                f"is code to Python; {trust}"
+            )
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise ConfigError(
+                f"{option} {path}: writable by others (mode {stat.filemode(info.st_mode)}): "
+                f"Tune's saved state is code to Python; {trust} (chmod go-w to trust this one)"
+            )
+        if path.is_file():
+            refused = [name for content in pickles_in(path) for name in scan(content).refused()]
+            if refused:
+                names = ", ".join(sorted(set(refused))[:3])
+                raise ConfigError(
+                    f"{option} {path}: names {names}, which no saved study holds: loading it "
+                    f"could run code, so the study is not resumed; {trust}"
+                )
+
+
+def pickles_in(path: Path) -> list[bytes]:
+    """The pickles Tune would load from one state file (a zip's members, the experiment
+    state's embedded ones); [] for a file that holds none or cannot be read as such."""
+    try:
+        if path.name == BACKUP_NAME:
+            with zipfile.ZipFile(path) as archive:
+                members = {name: archive.read(name) for name in archive.namelist()}
+        else:
+            members = {path.name: path.read_bytes()}
+    except (OSError, zipfile.BadZipFile):
+        return []  # read_backup and repair_saved_state say what is wrong with it
+    found = []
+    for name, content in members.items():
+        if not name.startswith("experiment_state-"):
+            found.append(content)
+            continue
+        with contextlib.suppress(ValueError):  # not JSON: repair_saved_state handles it
+            found.extend(embedded_pickles(content.decode()))
+    return found
 
 
 def newest_state_files(folder: Path) -> list[Path]:

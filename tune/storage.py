@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from core.errors import ConfigError, first_line
-from core.files import check_output_folder
+from core.files import check_output_folder, scratch_folder
 
 
 def is_remote(storage: str) -> bool:
@@ -96,12 +95,9 @@ def write_into(location: str, write: Callable[[Path], None]) -> Path | None:
         folder.mkdir(parents=True, exist_ok=True)
         write(folder)
         return folder
-    folder = Path(tempfile.mkdtemp(prefix="fertune-upload-"))
-    try:
+    with scratch_folder("upload") as folder:
         write(folder)
         upload(folder, location)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
     return None
 
 

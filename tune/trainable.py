@@ -16,6 +16,7 @@ from core.callbacks import ScoreBook
 from core.config import combined_score
 from core.cost import parameter_count
 from core.dataset import TrainingData
+from core.files import scratch_folder, use_process_scratch
 from core.loop import ResumePoint
 
 from .gpu import configure_gpu
@@ -32,6 +33,9 @@ PID_DIR_ENV = "FERTUNE_PID_DIR"
 HOLD_EPOCH_ENV = "FERTUNE_HOLD_AT_EPOCH"
 HOLD_LIMIT_S = 600.0
 THREAD_TIMEOUT_ENV = "TUNE_FUNCTION_THREAD_TIMEOUT_S"
+# The pid of the driver that started a local Ray, set for its workers: each worker's temporary
+# folder is named after it (worker_scratch_job), so the driver removes them when Ray ends.
+DRIVER_PID_ENV = "FERTUNE_DRIVER_PID"
 # The environment of every trial worker: tune.tuner sets it for a Ray it starts (the workers
 # inherit it) and passes it to a cluster's workers through the job's runtime environment.
 WORKER_ENV = {
@@ -57,6 +61,7 @@ def run_trial(
     # Read by this worker when it is reused for the next trial: set here too, so it holds however
     # Ray was started (a notebook's or a test's ray.init, which tune.tuner does not make).
     os.environ.setdefault(THREAD_TIMEOUT_ENV, WORKER_ENV[THREAD_TIMEOUT_ENV])
+    use_process_scratch(worker_scratch_job(os.environ.get(DRIVER_PID_ENV, "any")))
     context = tune.get_context()
     trial_dir = Path(context.get_trial_dir())
     trial_dir.mkdir(parents=True, exist_ok=True)
@@ -73,27 +78,40 @@ def run_trial(
         shared = Path(study) if study and Path(study).is_dir() else None
         n_aus = int(data.prepared.aus.shape[1])
         cost["latency_ms"] = latency_ms({**config, "n_aus": n_aus}, cache=shared)
-    resume = _resume_point(tune.get_checkpoint())
-    earlier = resume.history if resume else {}
-    # TensorBoard first: an epoch's event files are on disk before its report syncs them.
-    callbacks = [
-        *make_tensorboard_callbacks(config, trial_dir / "tb"),
-        make_reporter(
-            config,
-            node_id=_node_id(),
-            history=earlier,
-            hold_at=_hold_epoch() if resume is None else None,
-            cost=cost,
-        ),
-    ]
-    try:
-        # Warm: a reused worker (reuse_actors) trains this trial on the compiled model of an
-        # earlier trial of the same architecture, reset, instead of tracing a new one.
-        train(
-            {**config, "threads": threads}, data, callbacks, resume=resume, verbose=False, warm=True
-        )
-    finally:
-        close_writers(callbacks)
+    with scratch_folder("trial") as scratch:  # its best model and checkpoints in the making
+        resume = _resume_point(tune.get_checkpoint(), scratch)
+        earlier = resume.history if resume else {}
+        # TensorBoard first: an epoch's event files are on disk before its report syncs them.
+        callbacks = [
+            *make_tensorboard_callbacks(config, trial_dir / "tb"),
+            make_reporter(
+                config,
+                scratch,
+                node_id=_node_id(),
+                history=earlier,
+                hold_at=_hold_epoch() if resume is None else None,
+                cost=cost,
+            ),
+        ]
+        try:
+            # Warm: a reused worker (reuse_actors) trains this trial on the compiled model of an
+            # earlier trial of the same architecture, reset, instead of tracing a new one.
+            train(
+                {**config, "threads": threads},
+                data,
+                callbacks,
+                resume=resume,
+                verbose=False,
+                warm=True,
+            )
+        finally:
+            close_writers(callbacks)
+
+
+def worker_scratch_job(driver_pid: str) -> str:
+    """The job name of a trial worker's temporary folder (core.files.use_process_scratch): it
+    names the driver that started the worker's Ray, which removes them when Ray ends."""
+    return f"worker-{driver_pid}"
 
 
 def close_writers(callbacks: list[Any]) -> None:
@@ -149,11 +167,11 @@ def _node_id() -> str:
     return ray.get_runtime_context().get_node_id()
 
 
-def _resume_point(checkpoint: tune.Checkpoint | None) -> ResumePoint | None:
+def _resume_point(checkpoint: tune.Checkpoint | None, scratch: Path) -> ResumePoint | None:
     """A retried trial continues from its best epoch's model, optimizer state and history."""
     if checkpoint is None:
         return None
-    local = Path(tempfile.mkdtemp(prefix="fertune-resume-"))
+    local = scratch / "resume"
     with checkpoint.as_directory() as folder:
         shutil.copytree(folder, local, dirs_exist_ok=True)
     history = json.loads((local / CHECKPOINT_HISTORY).read_text())
@@ -162,6 +180,7 @@ def _resume_point(checkpoint: tune.Checkpoint | None) -> ResumePoint | None:
 
 def make_reporter(
     config: dict[str, Any],
+    scratch: Path,
     node_id: str,
     history: dict[str, list[float]] | None = None,
     hold_at: int | None = None,
@@ -169,8 +188,10 @@ def make_reporter(
 ):
     """A Keras callback: one `tune.report` per epoch, with a checkpoint when the score improves.
 
-    `history` is a resumed trial's past epochs, so the reported score stays best-so-far; `hold_at`
-    pauses this start after that epoch's report (HOLD_EPOCH_ENV; a retried trial never waits).
+    `scratch`: the trial's private folder (core.files.scratch_folder) for the best model and
+    each checkpoint before Tune copies it. `history` is a resumed trial's past epochs, so the
+    reported score stays best-so-far; `hold_at` pauses this start after that epoch's report
+    (HOLD_EPOCH_ENV; a retried trial never waits).
     Each report also carries what the objectives of a multi-objective study read (tune.objectives):
     the validation scores of the best epoch (the model the trial keeps), its parameter count, and
     the measured costs in `cost`.
@@ -187,7 +208,7 @@ def make_reporter(
             # carries it with the whole history, so a resumed trial goes on after its last
             # reported epoch (never repeats one) from the best model, and the latest checkpoint
             # is always the best model (tune.results exports it).
-            self.best_model = Path(tempfile.mkdtemp(prefix="fertune-best-")) / CHECKPOINT_MODEL
+            self.best_model = scratch / CHECKPOINT_MODEL
 
         def on_train_begin(self, logs=None) -> None:
             if self.history:  # resumed: the model loaded from the checkpoint is the best so far
@@ -227,7 +248,7 @@ def make_reporter(
             }
 
         def report_with_checkpoint(self, metrics: dict[str, Any], epoch: int, score: float):
-            with tempfile.TemporaryDirectory(prefix="fertune-ckpt-") as folder:
+            with tempfile.TemporaryDirectory(dir=scratch) as folder:
                 shutil.copyfile(self.best_model, Path(folder) / CHECKPOINT_MODEL)
                 history = Path(folder) / CHECKPOINT_HISTORY
                 history.write_text(json.dumps(self.history))

@@ -6,6 +6,7 @@ import errno
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -33,11 +34,12 @@ def start_ray(address: str | None, dashboard: bool) -> bool:
     import ray
 
     from .ray_compat import loopback_only, quiet_slow_operation_notices, quiet_token_notice
-    from .trainable import WORKER_ENV
+    from .trainable import DRIVER_PID_ENV, WORKER_ENV
 
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    os.environ[DRIVER_PID_ENV] = str(os.getpid())
     for key, value in WORKER_ENV.items():  # a local Ray's workers inherit the driver's
         os.environ.setdefault(key, value)
     quiet_token_notice()
@@ -59,6 +61,20 @@ def start_ray(address: str | None, dashboard: bool) -> bool:
             logging_level="warning",
         )
     return True
+
+
+def stop_ray() -> None:
+    """Shut down the Ray `start_ray` started, and remove its trial workers' temporary folders
+    once they have ended (TensorFlow leaves files in them)."""
+    import ray
+
+    from core.files import await_stale_temporaries, scratch_name
+
+    from .trainable import worker_scratch_job
+
+    ray.shutdown()
+    own = scratch_name(worker_scratch_job(str(os.getpid())))
+    await_stale_temporaries(Path(tempfile.gettempdir()), own, wait_s=10)
 
 
 def build_tuner(settings: StudySettings, data: TrainingData, restore: bool):
@@ -229,7 +245,11 @@ def run_study(
 
         report_after_study(run_dir, data)
     if interruption.event.is_set():
-        print(f"interrupted; state saved. Resume with: {resume_command(settings)}", flush=True)
+        print(
+            f"interrupted; state saved. Resume with: {resume_command(settings)} (it loads Ray "
+            "Tune's saved state, which is code to Python: resume only folders you trust)",
+            flush=True,
+        )
         return EXIT_INTERRUPTED
     return 0
 

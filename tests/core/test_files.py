@@ -18,6 +18,7 @@ from core.errors import DataError
 from core.files import (
     read_bounded,
     remove_stale_temporaries,
+    scratch_folder,
     strict_json,
     temporary_path,
 )
@@ -44,6 +45,24 @@ def test_temporaries_of_dead_writers_are_removed_and_live_ones_kept(tmp_path: Pa
     finished.mkdir()
     remove_stale_temporaries(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "set"])
+
+
+def test_a_scratch_folder_is_removed_on_error_and_a_dead_jobs_by_the_next(
+    tmp_path: Path, monkeypatch
+):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)  # gettempdir() reads TMPDIR again
+    left = tmp_path / f".fertune-trial.tmp-{dead_pid()}-0123abcd"  # a killed trial's
+    (left / "model.keras").parent.mkdir()
+    (left / "model.keras").write_bytes(b"19 MB")
+    others = tmp_path / f".editor.tmp-{dead_pid()}-0123abcd"  # not ours: left alone
+    others.write_bytes(b"")
+    with pytest.raises(KeyboardInterrupt), scratch_folder("trial") as scratch:
+        assert scratch.parent == tmp_path and not left.exists()
+        assert scratch.stat().st_mode & 0o777 == 0o700
+        (scratch / "model.keras").write_bytes(b"best")
+        raise KeyboardInterrupt
+    assert [p.name for p in tmp_path.iterdir()] == [others.name]
 
 
 def test_a_device_is_refused_before_it_is_read(tmp_path: Path):

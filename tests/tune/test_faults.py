@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -70,7 +72,14 @@ def test_a_killed_trial_is_retried_from_its_checkpoint(small_synthetic: Path, tm
     # has registered that epoch's checkpoint (a checkpoint folder in the storage alone is not one
     # Tune restores from), and epoch 3 cannot finish before the kill lands.
     hold = {HOLD_EPOCH_ENV: "2"}
-    study = driver([*args, "--name", "kill", "--num-samples", "1", *UNREACHABLE], pids, **hold)
+    # The study's own temporary folder (short: Ray's sockets go in it too), to see what is left.
+    scratch = Path(tempfile.mkdtemp(prefix="ft-", dir="/tmp"))
+    study = driver(
+        [*args, "--name", "kill", "--num-samples", "1", *UNREACHABLE],
+        pids,
+        **hold,
+        TMPDIR=str(scratch),
+    )
     try:
         held = wait_for(lambda: next(pids.glob("*.held"), None), 150, "the trial to hold")
         trial_id, pid, _ = held.name.rsplit(".", 2)
@@ -80,7 +89,11 @@ def test_a_killed_trial_is_retried_from_its_checkpoint(small_synthetic: Path, tm
         output = finish(study, 150)
     finally:
         study.kill()
+        left = sorted(p.name for p in scratch.iterdir() if p.name != "ray")  # Ray's session logs
+        shutil.rmtree(scratch, ignore_errors=True)
     assert study.returncode == 0, output
+    # The killed start's scratch (its best model) went with the retry; the retry's at its end.
+    assert not left, f"left in the temporary folder: {left}"
     table = pd.read_csv(tmp_path / "kill" / "results.csv", dtype={"trial_id": str})
     (row,) = table.to_dict("records")
     assert row["trial_id"] == trial_id and row["status"] in DONE

@@ -11,8 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import StorageError
-from tune.saved_state import BACKUP_NAME, read_backup, repair_saved_state, save_backup
+from core.errors import ConfigError, StorageError
+from tests.conftest import hostile_pickle
+from tune.saved_state import (
+    BACKUP_NAME,
+    read_backup,
+    refuse_untrusted_state,
+    repair_saved_state,
+    save_backup,
+)
 
 SESSION = "2026-11-25_10-00-00"
 LATER = "2026-11-25_11-00-00"
@@ -119,3 +126,29 @@ def test_a_full_disk_keeps_the_previous_copy(tmp_path: Path):
         assert sorted(p.name for p in study.iterdir()) == [BACKUP_NAME]  # no temporary left
     finally:
         subprocess.run(["umount", "-l", str(study)], check=False)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_state_files_of_another_user_are_refused_before_tune_reads_them(tmp_path: Path):
+    write_state(tmp_path, SESSION, trials=2)
+    refuse_untrusted_state(tmp_path, "--resume --name s:")  # the user's own: trusted
+    os.chown(tmp_path / f"searcher-state-{SESSION}.pkl", 1000, 1000)
+    with pytest.raises(ConfigError) as refused:
+        refuse_untrusted_state(tmp_path, "--resume --name s:")
+    assert str(refused.value).startswith(
+        f"--resume --name s: {tmp_path}/searcher-state-{SESSION}.pkl: owned by user 1000, not by"
+    )
+
+
+def test_a_hostile_member_of_the_whole_copy_is_refused(tmp_path: Path):
+    study = tmp_path / "study"
+    study.mkdir()
+    write_state(tmp_path / "staging", SESSION, trials=2)
+    (tmp_path / "staging" / f"searcher-state-{SESSION}.pkl").write_bytes(
+        hostile_pickle(tmp_path / "marker")
+    )
+    save_backup(tmp_path / "staging", study)
+    with pytest.raises(ConfigError, match=f"{BACKUP_NAME}: names posix.system"):
+        refuse_untrusted_state(study, "--resume --name s:")
+    assert read_backup(study) is not None  # whole, yet never loaded
+    assert not (tmp_path / "marker").exists()

@@ -204,7 +204,9 @@ def test_trials_that_meet_the_targets_are_stopped_by_the_stopper(
     assert list(table["epochs"]) == [1, 1]
 
 
-def test_interrupted_study_resumes_with_every_trial_once(small_synthetic: Path, tmp_path: Path):
+def test_interrupted_study_resumes_with_every_trial_once(
+    small_synthetic: Path, tmp_path: Path, capfd
+):
     args = study_args(
         small_synthetic, tmp_path, "cut", "--num-samples", "3", "--max-concurrent", "1"
     )
@@ -213,6 +215,13 @@ def test_interrupted_study_resumes_with_every_trial_once(small_synthetic: Path, 
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and len(list(study.glob("trial_*/checkpoint_*"))) < 2:
         time.sleep(1)
+    # One writer per study: while it runs, a second start or a resume is refused, naming it.
+    capfd.readouterr()
+    resume = ["--resume", "--name", "cut", "--storage", str(tmp_path)]
+    for second, option in ((args, "--name cut"), (resume, "--resume --name cut")):
+        assert tune_main(second) == 2
+        said = capfd.readouterr().err.strip()
+        assert said.startswith(f"error: {option}: {study}: in use by process {driver.pid} ("), said
     driver.send_signal(signal.SIGINT)
     output, _ = driver.communicate(timeout=180)
     assert driver.returncode == 130, output

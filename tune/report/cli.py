@@ -10,6 +10,7 @@ from pathlib import Path
 
 from core.cli import Parser, backbone_weights, exits_cleanly, positive_int
 from core.errors import DataError
+from core.folder_lock import folder_lock
 
 from .page import build_report
 
@@ -45,11 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.run_dir.is_dir():
         raise DataError(f"{args.run_dir}: no such study folder")
     weights = backbone_weights(args.backbone_weights)
-    page = build_report(
-        args.run_dir,
-        baselines=args.baselines,
-        backbone_weights=weights,
-        baseline_epochs=args.baseline_epochs,
-    )
+    with folder_lock(args.run_dir, "tune.report"):  # not while the study (or a report) writes it
+        page = build_report(
+            args.run_dir,
+            baselines=args.baselines,
+            backbone_weights=weights,
+            baseline_epochs=args.baseline_epochs,
+        )
     print(f"report: {page}")
     return 0

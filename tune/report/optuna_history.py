@@ -1,7 +1,9 @@
-"""The study's Optuna view: rebuilt from the searcher's saved state (or the results table), plotted.
+"""The study's Optuna view: read from the study's Optuna journal (or the results table), plotted.
 
-The searcher state is what Optuna itself learnt from (values as told, in order); the table is the
-fallback for a run folder whose state file is gone, with distributions from the study's space.
+The journal is what Optuna itself learnt from (values as told, in order); the table is the
+fallback for a run folder without one, with distributions from the study's space. Ray's
+searcher state (searcher-state-*.pkl) holds the same study but is a pickle: loading it runs
+whatever code it names, so a report never reads it (a study folder may come from anyone).
 """
 
 from __future__ import annotations
@@ -22,19 +24,12 @@ from ..optuna_storage import journal_path, journal_storage
 from ..search import distribution
 from .figures import save
 
-SEARCHER_STATE = "searcher-state-*.pkl"
-
 
 def load_study(run_dir: Path, space: SearchSpace, table: pd.DataFrame) -> optuna.Study:
-    """The Optuna study of a run: its journal (tune.optuna_storage) when present, else its
-    searcher state, else rebuilt from the table."""
+    """The Optuna study of a run: its journal (tune.optuna_storage) when present and whole,
+    else rebuilt from the table."""
     if journal_path(run_dir).is_file():
         study = _study_from_journal(run_dir)
-        if study is not None and study.trials:
-            return study
-    states = sorted(run_dir.glob(SEARCHER_STATE), key=lambda p: p.stat().st_mtime)
-    if states:
-        study = _study_from_state(states[-1])
         if study is not None and study.trials:
             return study
     return study_from_table(table, space)
@@ -48,20 +43,6 @@ def _study_from_journal(run_dir: Path) -> optuna.Study | None:
     except (OSError, ValueError) as error:  # damaged, or not one study: the next source
         warnings.warn(f"{journal_path(run_dir)}: not readable ({error})", stacklevel=2)
         return None
-
-
-def _study_from_state(path: Path) -> optuna.Study | None:
-    from ray.tune.search.optuna import OptunaSearch
-
-    from ..ray_compat import optuna_study_of
-
-    searcher = OptunaSearch()
-    try:
-        searcher.restore(str(path))
-    except Exception as error:  # a damaged or foreign pickle: fall back to the table
-        warnings.warn(f"{path}: searcher state not readable ({error})", stacklevel=2)
-        return None
-    return optuna_study_of(searcher)
 
 
 def study_from_table(table: pd.DataFrame, space: SearchSpace) -> optuna.Study:

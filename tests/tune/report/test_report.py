@@ -7,6 +7,7 @@ tune.evaluate adds cv.json, tune.report then trains the hand-tuned configs (one 
 from __future__ import annotations
 
 import json
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -19,12 +20,14 @@ from core import pretrained, probe
 from core.metrics import with_interval
 from core.split import fold_splits
 from tests.browser import run_chromium
+from tests.conftest import hostile_pickle
 from tests.core.test_probe import (
     count_computations,
     install_fake_weights,
     random_backbone,
     tiny_data,
 )
+from tune.optuna_storage import JOURNAL_FILE
 from tune.report.cli import main as report_main
 from tune.report.crossval import cross_validate
 from tune.report.crossval import main as evaluate_main
@@ -326,3 +329,20 @@ def parse_dom(text: str) -> Dom:
     parser = Dom()
     parser.feed(text)
     return parser
+
+
+@pytest.mark.slow
+def test_a_report_runs_no_code_from_a_study_folder_it_was_sent(
+    study: Path, quick_page: str, tmp_path: Path
+):
+    sent = tmp_path / "sent"
+    shutil.copytree(study, sent)
+    (sent / JOURNAL_FILE).unlink()  # the searcher's pickle was the report's fallback before
+    marker = tmp_path / "marker"
+    for state in [*sent.glob("*.pkl"), *sent.glob("search_gen_state-*.json")]:
+        state.write_bytes(hostile_pickle(marker))
+    assert report_main([str(sent), "--no-baselines"]) == 0
+    assert not marker.exists()
+    page = parse(sent / "report" / "index.html")
+    shown = [Path(src).name for sources in page.images.values() for src in sources]
+    assert "optuna_history.png" in shown  # from results.csv when there is no journal
