@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from .config import NAMED_WEIGHTS
+from .config import MAX_EPOCHS, NAMED_WEIGHTS
 from .errors import ConfigError, UserError
 
 
@@ -20,8 +22,14 @@ class Parser(argparse.ArgumentParser):
         raise ConfigError(f"{self.prog}: {message}")
 
 
+EXIT_INTERRUPTED = 130  # the shell's code for a command ended by Ctrl-C (128 + SIGINT)
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
+
+
 def exits_cleanly(main: Callable[..., int]) -> Callable[..., int]:
-    """Turn a user's mistake into one line on stderr and exit code 2."""
+    """Turn a user's mistake, a full disk or a Ctrl-C into one line on stderr: exit code 2,
+    or 130 for Ctrl-C. Every command writes its outputs whole or not at all, so the line can
+    say that nothing half-written is left."""
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs) -> int:
@@ -30,6 +38,15 @@ def exits_cleanly(main: Callable[..., int]) -> Callable[..., int]:
         except UserError as error:
             message = " ".join(str(error).split())
             print(f"error: {message}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted; nothing half-written is left", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except OSError as error:
+            if error.errno not in FULL_DISK:
+                raise
+            where = f"{error.filename}: " if error.filename else ""
+            print(f"error: {where}{error.strerror}; nothing half-written is left", file=sys.stderr)
             return 2
 
     return wrapper
@@ -79,6 +96,14 @@ def data_path(text: str) -> str:
     return text
 
 
+def folder_path(text: str) -> Path:
+    """An output folder option's value (--out, --plots, --storage): never an empty path, which
+    Path reads as the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path; name a folder")
+    return Path(text)
+
+
 def add_data_option(parser: argparse.ArgumentParser) -> None:
     """--data of every command that trains: a CK+ folder or a CSV manifest, else built-in."""
     parser.add_argument(
@@ -117,6 +142,27 @@ def int_in(low: int, high: int) -> Callable[[str], int]:
 
 
 seed = int_in(0, MAX_SEED)
+# Upper bounds where an absurd value hurts (`core.export --threads 100000` ran for minutes): far
+# above any real use, checked before work.
+MAX_THREADS = os.cpu_count() or 1  # more threads than cores only slows a run down
+threads = int_in(1, MAX_THREADS)
+epochs = int_in(1, MAX_EPOCHS)
+MAX_TIMING_RUNS = 10_000
+
+
+def float_in(low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a finite number in (low, high], checked before any work starts."""
+
+    def parse(text: str) -> float:
+        value = _number(text, float)
+        if not low < value <= high:
+            raise argparse.ArgumentTypeError(
+                f"expected a number above {low:g} and at most {high:g}, got {text}"
+            )
+        return value
+
+    parse.__name__ = f"float_in_{low:g}_{high:g}"
+    return parse
 
 
 def fraction(text: str) -> float:

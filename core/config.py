@@ -107,6 +107,11 @@ NAMED_WEIGHTS: dict[str, tuple[str, ...]] = {
     "mini_xception": ("fer2013",),
 }
 MIN_INPUT_SIZE = 32
+# Upper bounds where an absurd value hurts (memory, hours), far above any real use.
+MAX_INPUT_SIZE = 1024  # a 1024 px face is already twice the largest CK+ frame's side
+MAX_BATCH_SIZE = 4096
+MAX_EPOCHS = 10_000
+MAX_SAMPLE_SIZE = 100_000  # training images per emotion after oversampling, held in memory
 # The mini-Xception's four blocks halve 44 px (after its stem) to 3 px; smaller has no features.
 MIN_INPUT_SIZES: dict[str, int] = {"mini_xception": 48}
 WEIGHTS_SUFFIXES = (".h5", ".hdf5", ".keras")
@@ -133,16 +138,15 @@ def full_config(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _check_train_config(config: Mapping[str, Any]) -> None:
-    for key in ("batch_size", "max_epochs"):
-        if not _is_whole(config[key]) or config[key] < 1:
-            raise ConfigError(f"{key} must be a positive whole number, got {config[key]!r}")
-    for key in ("min_epochs", "patience"):
-        if not _is_whole(config[key]) or config[key] < 0:
-            raise ConfigError(f"{key} must be zero or a positive whole number, got {config[key]!r}")
-    if config["sample_size"] is not None and (
-        not _is_whole(config["sample_size"]) or config["sample_size"] < 1
-    ):
-        raise ConfigError(f"sample_size must be positive, got {config['sample_size']!r}")
+    bounds = {"batch_size": (1, MAX_BATCH_SIZE), "max_epochs": (1, MAX_EPOCHS)}
+    bounds |= {"min_epochs": (0, MAX_EPOCHS), "patience": (0, MAX_EPOCHS)}
+    if config["sample_size"] is not None:
+        bounds["sample_size"] = (1, MAX_SAMPLE_SIZE)
+    for key, (low, high) in bounds.items():
+        if not _is_whole(config[key]) or not low <= config[key] <= high:
+            raise ConfigError(
+                f"{key} must be a whole number from {low} to {high}, got {config[key]!r}"
+            )
     if not 0 < float(config["crop_fraction"]) <= 1:
         raise ConfigError(f"crop_fraction must be in (0, 1], got {config['crop_fraction']!r}")
     for key in ("zoom", "brightness", "contrast", "rotation"):
@@ -233,7 +237,7 @@ def resolve_model_config(config: Mapping[str, Any]) -> dict[str, Any]:
     cfg = {key: config.get(key, default) for key, default in MODEL_DEFAULTS.items()}
     cfg["backbone"] = _backbone_name(cfg["backbone"])
     cfg["input_size"] = _integer(
-        cfg, "input_size", MIN_INPUT_SIZES.get(cfg["backbone"], MIN_INPUT_SIZE)
+        cfg, "input_size", MIN_INPUT_SIZES.get(cfg["backbone"], MIN_INPUT_SIZE), MAX_INPUT_SIZE
     )
     cfg["n_aus"] = _integer(cfg, "n_aus", 1)
     cfg["alpha"] = _alpha(cfg["backbone"], cfg["alpha"])
@@ -254,11 +258,13 @@ def resolve_model_config(config: Mapping[str, Any]) -> dict[str, Any]:
     return cfg
 
 
-def _integer(cfg: Mapping[str, Any], key: str, low: int) -> int:
+def _integer(cfg: Mapping[str, Any], key: str, low: int, high: int | None = None) -> int:
     value = cfg[key]
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if not ok or not float(value).is_integer() or value < low:
         raise ConfigError(f"{key}={value!r}: expected a whole number >= {low}")
+    if high is not None and value > high:
+        raise ConfigError(f"{key}={value!r}: expected a whole number <= {high}")
     return int(value)
 
 

@@ -38,8 +38,8 @@ def convert(model: Any, calibration: np.ndarray | None = None) -> bytes:
     rather than silently staying float."""
     model = in_float32(model)
     with quiet_lite() as lite, scratch_folder("tflite") as folder:
-        model.export(folder, format="tf_saved_model", verbose=False)
-        converter = lite.TFLiteConverter.from_saved_model(folder)
+        model.export(str(folder), format="tf_saved_model", verbose=False)
+        converter = lite.TFLiteConverter.from_saved_model(str(folder))
         if calibration is not None:
             converter.optimizations = [lite.Optimize.DEFAULT]
             converter.representative_dataset = lambda: ([image[None]] for image in calibration)

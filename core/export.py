@@ -9,14 +9,25 @@ per image on this CPU, agreement with the Keras model on the test split).
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cli import Parser, add_data_option, exits_cleanly, non_negative_int, positive_int, seed
-from .errors import DataError, StorageError
+from .cli import (
+    MAX_TIMING_RUNS,
+    Parser,
+    add_data_option,
+    exits_cleanly,
+    folder_path,
+    int_in,
+    seed,
+    threads,
+)
+from .errors import DataError
 from .files import (
     check_output_folder,
     folder_in_place,
+    output_written,
     strict_json,
     write_bytes_atomically,
     write_json_atomically,
@@ -29,6 +40,9 @@ if TYPE_CHECKING:
     from .dataset import TrainingData
 
 EXPORT_FILE = "export.json"
+MAX_CALIBRATION = (
+    10_000  # TFLite's calibration runs every image: far more adds minutes, no accuracy
+)
 DESCRIPTION = (
     "A trained model as TensorFlow Lite files (float32, int8) with sizes, latency, agreement."
 )
@@ -39,14 +53,24 @@ def build_parser() -> Parser:
     parser = Parser(prog="python -m core.export", description=DESCRIPTION)
     add = parser.add_argument
     add("model", type=Path, metavar="RUN_OR_MODEL", help="study, core.train folder or model.keras")
-    add("--out", type=Path, required=True, help="output folder (new or empty)")
+    add("--out", type=folder_path, required=True, help="output folder (new or empty)")
     add("--int8", action="store_true", help="also write model_int8.tflite (full-integer)")
     add_data_option(parser)  # the set the model was trained on: calibration and test images
     add("--seed", type=seed, default=0, help="the split seed the model was trained with")
-    add("--calibration-images", type=positive_int, default=200, help="training images for int8")
-    add("--threads", type=positive_int, default=1, help="TFLite interpreter threads for latency")
-    add("--runs", type=positive_int, default=100, help="timed runs per model (median reported)")
-    add("--warmup", type=non_negative_int, default=10, help="untimed runs before timing")
+    add(
+        "--calibration-images",
+        type=int_in(1, MAX_CALIBRATION),
+        default=200,
+        help=f"training images for int8 (at most {MAX_CALIBRATION}; all when the split has fewer)",
+    )
+    add("--threads", type=threads, default=1, help="TFLite interpreter threads for latency")
+    add(
+        "--runs",
+        type=int_in(1, MAX_TIMING_RUNS),
+        default=100,
+        help="timed runs per model (median reported)",
+    )
+    add("--warmup", type=int_in(0, MAX_TIMING_RUNS), default=10, help="untimed runs first")
     add("--allow-outside-root", action="store_true", help="as for core.train with a CSV")
     add("--json", action="store_true", help="print export.json as one JSON object")
     return parser
@@ -98,6 +122,12 @@ def _export(
     if args.int8:
         count, train = args.calibration_images, data.split.train
         kinds[deploy.INT8] = deploy.calibration_inputs(views, train, count, args.seed)
+        if len(train) < count:
+            print(
+                f"note: --calibration-images {count}: the training split has {len(train)} "
+                "images; int8 is calibrated on all of them",
+                file=sys.stderr,  # stdout may be --json's
+            )
     files, models = {}, {}
     timing = (args.threads, args.runs, args.warmup)
     for kind, calibration in kinds.items():
@@ -156,14 +186,11 @@ def _latency_settings(args) -> dict[str, Any]:
 def write_all(out: Path, files: dict[str, bytes], payloads: dict[str, Any]) -> None:
     """Every file into a hidden sibling of `out`, renamed to `out` at the end: a run that fails
     or is killed leaves no half export."""
-    try:
-        with folder_in_place(out) as temporary:  # over an empty `out` too (checked at the start)
-            for name, content in files.items():
-                write_bytes_atomically(temporary / name, content)
-            for name, payload in payloads.items():
-                write_json_atomically(temporary / name, payload)
-    except OSError as error:
-        raise StorageError(f"--out {out}: not written ({error.strerror or error})") from None
+    with output_written("--out", out), folder_in_place(out) as temporary:  # over an empty one
+        for name, content in files.items():
+            write_bytes_atomically(temporary / name, content)
+        for name, payload in payloads.items():
+            write_json_atomically(temporary / name, payload)
 
 
 def format_summary(report: dict[str, Any], out: Path) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, StorageError
 from .folder_lock import LOCK_NAME
 
 # The most bytes a file of each kind may hold: far above any real one, far below memory.
@@ -77,6 +77,10 @@ def check_output_folder(option: str, folder: Path, empty: bool = False) -> None:
     Nothing is created here."""
     folder = Path(folder)
     where = f"{option} {folder}"
+    if empty and folder.is_symlink():  # the folder is renamed into place: over the link itself
+        raise ConfigError(f"{where}: a symbolic link (to {os.readlink(folder)}); name the folder")
+    if empty and folder.absolute() in (Path.cwd(), *Path.cwd().parents):
+        raise ConfigError(f"{where}: the current folder (or one above it); name a new folder")
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"{where}: exists and is not a folder")
     if empty and folder.is_dir() and any(e.name != LOCK_NAME for e in folder.iterdir()):
@@ -119,21 +123,46 @@ TEMPORARY_MARK = ".tmp-"  # .NAME.tmp-PID-RANDOM: the pid tells a live writer fr
 
 
 @contextlib.contextmanager
-def folder_in_place(folder: Path) -> Iterator[Path]:
+def folder_in_place(
+    folder: Path, *, replace: bool = False, keep: tuple[str, ...] = ()
+) -> Iterator[Path]:
     """A hidden sibling of `folder` to fill in the block; renamed to `folder` when the block
-    ends without error (over an absent or empty `folder`), removed in any case: the folder
-    appears whole or not at all. OSError when it cannot be made or renamed."""
+    ends without error, removed in any case: the folder appears whole or not at all. Over an
+    absent or empty `folder`; with `replace` over a full one too (the sibling starts with
+    copies of its `keep` files, and the old folder is removed after the swap: a report that
+    failed half-way left new figures beside an old page). OSError when it cannot be made or
+    renamed."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(folder.parent)
     temporary = temporary_path(folder.parent, folder.name)
     temporary.mkdir()
     try:
+        for name in keep:
+            if (folder / name).is_file():
+                shutil.copy2(folder / name, temporary / name)
         yield temporary
+        old = temporary_path(folder.parent, folder.name)
+        if replace and folder.exists():
+            os.replace(folder, old)
         os.replace(temporary, folder)
+        shutil.rmtree(old, ignore_errors=True)
     finally:
         if temporary.exists():
             shutil.rmtree(temporary, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def output_written(option: str, folder: Path) -> Iterator[None]:
+    """An OSError while the block writes `folder` (a full disk, a lost mount) is the one line
+    StorageError naming the option and folder; the block writes whole or not at all."""
+    try:
+        yield
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise StorageError(
+            f"{option} {folder}: not written ({reason}); nothing half-written is left"
+        ) from None
 
 
 def temporary_path(folder: Path, name: str) -> Path:

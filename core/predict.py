@@ -65,7 +65,7 @@ class Predictor:
         self.emotions = list(settings.get("emotions", EMOTIONS))
         self.au_names = [str(name) for name in settings["au_names"]]
         self.thresholds = np.asarray(settings["thresholds"], dtype=float)
-        _check_model_fits(model, self.input_size, len(self.au_names))
+        _check_model_fits(model, self.input_size, len(self.au_names), len(self.emotions))
 
     @classmethod
     def from_model(
@@ -185,7 +185,9 @@ def check_model_archive(path: Path) -> None:
         raise DataError(f"{path}: damaged Keras model file (lacks {', '.join(missing)})")
 
 
-def _check_model_fits(model: Any, input_size: int, n_aus: int) -> None:
+def _check_model_fits(model: Any, input_size: int, n_aus: int, n_emotions: int) -> None:
+    """The model's input and outputs are what its thresholds file says (a mismatch answered
+    with a traceback, or an emotion named from the wrong list, before)."""
     shape, outputs = _shapes(model)
     if outputs is None or set(outputs) != {"emotion", "au"}:
         raise DataError("model is not this project's dual-head model (outputs emotion and au)")
@@ -196,6 +198,11 @@ def _check_model_fits(model: Any, input_size: int, n_aus: int) -> None:
     au_units = int(outputs["au"][-1])
     if au_units != n_aus:
         raise DataError(f"model predicts {au_units} AUs but its thresholds file names {n_aus}")
+    emotion_units = int(outputs["emotion"][-1])
+    if emotion_units != n_emotions:
+        raise DataError(
+            f"model predicts {emotion_units} emotions but its thresholds file names {n_emotions}"
+        )
 
 
 def _shapes(model: Any) -> tuple[tuple, dict[str, tuple] | None]:

@@ -20,10 +20,17 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .cli import MAX_PREPARED_SIZE, Parser, add_detector_option, exits_cleanly, int_in
+from .cli import (
+    MAX_PREPARED_SIZE,
+    Parser,
+    add_detector_option,
+    exits_cleanly,
+    folder_path,
+    int_in,
+)
 from .config import MIN_INPUT_SIZE
 from .errors import DataError
-from .files import check_output_folder, folder_in_place, strict_json
+from .files import check_output_folder, folder_in_place, output_written, strict_json
 from .preprocess import DEFAULT_FACE_MARGIN, DEFAULT_PREPARED_SIZE, PreparedImage, prepare_each
 
 RECORDS_FILE = "prepared.jsonl"
@@ -150,7 +157,7 @@ def build_parser() -> Parser:
     parser = Parser(prog="python -m core.prepare", description=__doc__.splitlines()[0])
     add = parser.add_argument
     add("items", nargs="+", help="image files, folders of images, CK+ folders or CSV manifests")
-    add("--out", type=Path, required=True, help="folder for the crops (absent or empty)")
+    add("--out", type=folder_path, required=True, help="folder for the crops (absent or empty)")
     add_detector_option(parser)
     add(
         "--size",
@@ -172,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     if not paths:
         raise DataError(f"{' '.join(args.items)}: no images to prepare")
     settings = {"size": args.size, "margin": DEFAULT_FACE_MARGIN, "detector": args.detector}
-    with folder_in_place(args.out.absolute()) as temporary:  # --out absent or empty: checked
+    out = args.out.absolute()
+    with output_written("--out", args.out), folder_in_place(out) as temporary:  # absent or empty
         records = prepare_into(paths, temporary, settings, progress=not args.json)
     if args.json:
         for record in records:

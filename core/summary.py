@@ -10,7 +10,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from .cli import Parser, exits_cleanly, positive_int
+from .cli import Parser, exits_cleanly, folder_path, int_in
 from .errors import DataError
 from .files import IMAGE_BYTES_LIMIT, check_output_folder, read_bounded, strict_json
 from .image_files import check_declared_size, read_grey
@@ -113,10 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = Parser(prog="python -m core.summary", description=__doc__)
     parser.add_argument("path", nargs="?", help="CK+ folder or CSV manifest (default: built-in)")
     parser.add_argument("--json", action="store_true", help="print exactly one JSON object")
-    parser.add_argument("--plots", type=Path, metavar="DIR", help="write PNG charts into DIR")
+    parser.add_argument(
+        "--plots", type=folder_path, metavar="DIR", help="write PNG charts into DIR"
+    )
     parser.add_argument("--aus", type=parse_au_list, help="AU list, e.g. 1,2,4 (default: 15 AUs)")
     parser.add_argument(
-        "--peak-frames", type=positive_int, default=1, help="labelled frames per sequence"
+        "--peak-frames", type=int_in(1, 1000), default=1, help="labelled frames per sequence"
     )
     parser.add_argument(
         "--allow-outside-root",

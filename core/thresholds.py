@@ -78,6 +78,10 @@ def read_thresholds(path: Path) -> dict[str, Any]:
     for key, (valid, expected) in FIELDS.items():
         if not valid(payload[key]):
             raise DataError(f"{path}: {key} is {_shown(payload[key])}; expected {expected}")
+    for key in ("au_names", "emotions"):
+        repeated = sorted({name for name in payload[key] if payload[key].count(name) > 1})
+        if repeated:
+            raise DataError(f"{path}: {key} names {', '.join(repeated)} more than once")
     if len(payload["thresholds"]) != len(payload["au_names"]):
         raise DataError(
             f"{path}: {len(payload['thresholds'])} thresholds for {len(payload['au_names'])} AUs"

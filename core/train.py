@@ -17,7 +17,9 @@ from .cli import (
     add_data_option,
     add_detector_option,
     add_target_option,
+    epochs,
     exits_cleanly,
+    folder_path,
     fraction,
     int_in,
     non_negative_float,
@@ -25,6 +27,7 @@ from .cli import (
     positive_float,
     positive_int,
     seed,
+    threads,
 )
 from .cli import backbone_weights as backbone_weights_option
 from .config import ALPHAS, MIN_INPUT_SIZE, full_config, targets_from_options
@@ -68,7 +71,12 @@ def build_parser() -> Parser:
     )
     add = parser.add_argument
     add_data_option(parser)
-    add("--out", type=Path, required=True, help="output folder: tb/, model.keras, report.json")
+    add(
+        "--out",
+        type=folder_path,
+        required=True,
+        help="output folder: tb/, model.keras, report.json",
+    )
     add("--input-size", type=positive_int, default=96)
     add("--alpha", type=positive_float, default=0.25)
     add("--backbone", choices=tuple(ALPHAS), default="mobilenet")
@@ -86,7 +94,7 @@ def build_parser() -> Parser:
         add(f"--{name}", type=fraction, default=0.0, help=f"{name} augmentation factor, 0 = off")
     add("--learning-rate", type=positive_float, default=1e-3)
     add("--batch-size", type=positive_int, default=16)
-    add("--epochs", dest="max_epochs", type=positive_int, default=20, help="most epochs")
+    add("--epochs", dest="max_epochs", type=epochs, default=20, help="most epochs")
     add("--min-epochs", type=non_negative_int, default=5)
     add("--patience", type=non_negative_int, default=5)
     add("--au-weighting", choices=("none", "balanced"), default="none")
@@ -95,7 +103,7 @@ def build_parser() -> Parser:
     add("--prepared-size", type=int_in(MIN_INPUT_SIZE, MAX_PREPARED_SIZE), default=480)
     add_detector_option(parser)
     add("--seed", type=seed, default=0)
-    add("--threads", type=positive_int, help="TF threads (default: all cores)")
+    add("--threads", type=threads, help="TF threads (default: all cores)")
     add(
         "--allow-outside-root",
         action="store_true",

@@ -177,3 +177,16 @@ def hostile_pickle(marker: Path) -> bytes:
     import pickle
 
     return pickle.dumps(Touch(marker))
+
+
+def mount_tmpfs(folder: Path, options: str) -> None:
+    """A small filesystem at `folder` (a full disk on demand); the test is skipped where
+    mounting is not allowed. The caller unmounts it (`umount -l`)."""
+    import subprocess
+
+    folder.mkdir(exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")

@@ -25,9 +25,11 @@ from core.summary import main as summary_main
 from core.train import main as train_main
 from tests.conftest import Sequence, ck_float, hostile_pickle, make_ckplus, write_image
 from tune.report.cli import main as report_main
+from tune.report.crossval import main as evaluate_main
 from tune.run import main as tune_main
 
 CLIS: dict[str, Callable[[list[str]], int]] = {
+    "evaluate": evaluate_main,
     "export": export_main,
     "predict": predict_main,
     "prepare": prepare_main,
@@ -210,6 +212,11 @@ def train_into_a_folder_in_use(tmp: Path) -> tuple[str, list[str]]:
     return train_args(tmp)
 
 
+def report_on_saved_study(tmp: Path, **study: object) -> tuple[str, list[str]]:
+    saved_study(tmp, tuner=True, **study)
+    return "report", [str(tmp / "runs" / "s")]
+
+
 def hostile_saved_state(tmp: Path) -> tuple[str, list[str]]:
     """A saved study whose searcher state runs `touch marker` when Tune loads it: the snapshot
     check sees the marker if it ran."""
@@ -223,6 +230,13 @@ def state_writable_by_others(tmp: Path) -> tuple[str, list[str]]:
     cli, argv = saved_study(tmp, tuner=True)
     (tmp / "runs" / "s" / "tuner.pkl").chmod(0o666)
     return cli, argv
+
+
+def out_through_a_link(tmp: Path) -> tuple[str, list[str]]:
+    """--out a symbolic link to an empty folder: a folder renamed into place replaces the link."""
+    (tmp / "real").mkdir()
+    (tmp / "link").symlink_to(tmp / "real")
+    return "train", ["--data", str(ckplus(tmp)), "--out", str(tmp / "link"), "--epochs", "1"]
 
 
 def png_declaring(width: int, height: int) -> bytes:
@@ -450,6 +464,59 @@ CASES = [
         "--target 'val_emotion_accuracy': expected METRIC=VALUE",
     ),
     Case("num-samples-zero", lambda t: tune_args(t, "--num-samples", "0"), "--num-samples"),
+    # output folders judged by what they are
+    Case(
+        "out-empty-path",
+        lambda t: ("train", ["--out", ""]),
+        "argument --out: an empty path; name a folder",
+    ),
+    Case(
+        "storage-empty-path",
+        lambda t: tune_args(t, "--storage", " "),
+        "argument --storage: an empty path; name a folder",
+    ),
+    Case("out-symbolic-link", out_through_a_link, "--out {tmp}/link: a symbolic link (to {tmp}/"),
+    Case(
+        "out-current-folder",
+        lambda t: ("prepare", [str(ckplus(t)), "--out", "."]),
+        "--out .: the current folder (or one above it); name a new folder",
+    ),
+    # every number with an upper bound where an absurd value hurts, checked before work
+    Case(
+        "num-samples-absurd",
+        lambda t: tune_args(t, "--num-samples", "1000000000"),
+        "--num-samples: expected a whole number from 1 to 100000, got 1000000000",
+    ),
+    Case(
+        "time-budget-absurd",
+        lambda t: tune_args(t, "--time-budget", "1e12"),
+        "--time-budget: expected a number above 0 and at most 2.592e+06, got 1e12",
+    ),
+    Case(
+        "export-threads-absurd",
+        lambda t: ("export", [str(t), "--out", str(t / "out"), "--threads", "100000"]),
+        "--threads: expected a whole number from 1 to ",
+    ),
+    Case(
+        "export-calibration-absurd",
+        lambda t: ("export", [str(t), "--out", str(t / "o"), "--calibration-images", "10000000"]),
+        "--calibration-images: expected a whole number from 1 to 10000, got 10000000",
+    ),
+    Case(
+        "input-size-absurd",
+        lambda t: train_args(t, "--input-size", "100000"),
+        "input_size=100000: expected a whole number <= 1024",
+    ),
+    Case(
+        "batch-size-absurd",
+        lambda t: train_args(t, "--batch-size", "1000000"),
+        "batch_size must be a whole number from 1 to 4096, got 1000000",
+    ),
+    Case(
+        "folds-absurd",
+        lambda t: ("evaluate", [str(t), "--folds", "1000"]),
+        "--folds: expected a whole number from 2 to 100, got 1000",
+    ),
     Case(
         "objectives-one",
         lambda t: tune_args(t, "--objectives", "emotion"),
@@ -584,6 +651,16 @@ CASES = [
         "resume-never-started",
         lambda t: saved_study(t, tuner=False),
         "{tmp}/runs/s holds no saved Tune state (tuner.pkl is missing)",
+    ),
+    Case(
+        "report-study-json-unknown-objective",
+        lambda t: report_on_saved_study(t, objectives=["emotion", "speed"]),
+        'study.json is damaged (objectives is "speed", expected one of emotion, au, params',
+    ),
+    Case(
+        "resume-study-json-unknown-space",
+        lambda t: saved_study(t, tuner=True, space="huge"),
+        'study.json is damaged (space is "huge", expected one of base, large_sample',
     ),
     Case(
         "resume-study-json-mistyped",
@@ -746,6 +823,11 @@ CASES = [
         "thresholds.json: not a readable thresholds file (NaN is not a number JSON allows)",
     ),
     Case(
+        "thresholds-repeated-au",
+        lambda t: model_folder(t, KERAS_LIKE, thresholds_with(au_names=["AU1", "AU1"])),
+        "thresholds.json: au_names names AU1 more than once",
+    ),
+    Case(
         "thresholds-null",
         lambda t: model_folder(t, KERAS_LIKE, thresholds_with(thresholds=[0.5, None])),
         "thresholds.json: thresholds is [0.5, null]; expected a list of numbers in [0, 1]",
@@ -800,8 +882,8 @@ def warm_imports():
     import keras  # noqa: F401
 
 
-def test_the_table_holds_107_distinct_cases():
-    assert len({case.id for case in CASES}) == len(CASES) == 107
+def test_the_table_holds_121_distinct_cases():
+    assert len({case.id for case in CASES}) == len(CASES) == 121
 
 
 @pytest.mark.parametrize("case", [case.param() for case in CASES])

@@ -21,10 +21,10 @@ from core.cli import (
     add_target_option,
     backbone_weights,
     exits_cleanly,
+    float_in,
+    folder_path,
+    int_in,
     non_negative_float,
-    non_negative_int,
-    positive_float,
-    positive_int,
     seed,
 )
 from core.config import ALPHAS, full_config, targets_from_options
@@ -58,6 +58,10 @@ SETTINGS_OPTIONS = (
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
+MAX_TRIALS = 100_000  # trials (and trials at once) a study may ask for: beyond is a typo
+MAX_BUDGET_S = 30 * 24 * 3600.0  # a month
+
+
 def study_name(text: str) -> str:
     """A plain folder name: the study is written to STORAGE/NAME and nowhere else."""
     if not STUDY_NAME.fullmatch(text) or ".." in text:
@@ -65,6 +69,12 @@ def study_name(text: str) -> str:
             f"{text!r}: a study name is a plain name (letters, digits, '.', '_', '-'; no '/' or "
             "'..'), up to 100 characters"
         )
+    return text
+
+
+def storage_option(text: str) -> str:
+    """--storage: a folder or a URI (kept as written), never an empty path."""
+    folder_path(text)
     return text
 
 
@@ -82,18 +92,32 @@ def build_parser() -> Parser:
     add("--space", default="large_sample", help=f"one of: {', '.join(search_spaces.names())}")
     add_data_option(parser)
     add_detector_option(parser)
-    add("--num-samples", type=positive_int, help="trials to run (default: the space's)")
-    add("--max-concurrent", type=positive_int, help="trials at once (default: fits the CPUs, <= 4)")
-    add("--cpus-per-trial", type=positive_float, default=1.0)
+    add("--num-samples", type=int_in(1, MAX_TRIALS), help="trials to run (default: the space's)")
+    add(
+        "--max-concurrent",
+        type=int_in(1, MAX_TRIALS),
+        help="trials at once (default: fits the CPUs, <= 4)",
+    )
+    add("--cpus-per-trial", type=float_in(0, 1024), default=1.0)
     add("--gpus-per-trial", type=non_negative_float, default=None, help="0.25, 0.5, 1 ...")
-    add("--gpu-memory-mb", type=positive_int, help="cap each GPU trial's memory")
+    add("--gpu-memory-mb", type=int_in(1, 1 << 20), help="cap each GPU trial's memory")
     add("--mixed-precision", action="store_true", help="float16 training on GPU")
     add("--address", help="join a running Ray cluster (e.g. auto); default: start Ray locally")
-    add("--storage", default="runs", help="results folder or URI (s3://...); default ./runs")
+    add(
+        "--storage",
+        type=storage_option,
+        default="runs",
+        help="results folder or URI (s3://...); default ./runs",
+    )
     add("--shared-storage", action="store_true", help="--storage is a folder every node mounts")
     add("--name", type=study_name, help="study name (default: SPACE-YYYYmmdd-HHMMSS)")
     add("--resume", action="store_true", help="continue the study --name")
-    add("--time-budget", type=positive_float, metavar="SECONDS", help="stop the study after this")
+    add(
+        "--time-budget",
+        type=float_in(0, MAX_BUDGET_S),
+        metavar="SECONDS",
+        help="stop the study after this",
+    )
     add("--seed", type=seed, default=0)
     add_target_option(parser)
     add("--stop-on-target", action="store_true", help="end the study at the first success")
@@ -111,7 +135,7 @@ def build_parser() -> Parser:
         "file (a MobileNet file for the transfer space needs --backbone mobilenet)",
     )
     add("--aus", type=parse_au_list, help="AU list, e.g. 1,2,4 (default: the 15 CK+ AUs)")
-    add("--max-failures", type=non_negative_int, default=2, help="retries of a crashed trial")
+    add("--max-failures", type=int_in(0, 100), default=2, help="retries of a crashed trial")
     add(
         "--objectives",
         type=parse_objectives,

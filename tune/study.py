@@ -144,10 +144,35 @@ class StudySettings:
             settings = cls(**payload)
         except (ValueError, TypeError) as error:
             raise ConfigError(f"{where} is damaged ({error})") from None
-        wrong = settings.mistyped_field()
+        wrong = settings.mistyped_field() or settings.unknown_name()
         if wrong:
             raise ConfigError(f"{where} is damaged ({wrong})")
         return settings
+
+    def unknown_name(self) -> str | None:
+        """The first field that names something this version does not know (a space, an
+        objective, a detector, a backbone, a search method, a scheduler), said as
+        `field is VALUE, expected one of ...`; None when all are known."""
+        from core.config import ALPHAS
+        from core.faces import DETECTORS
+        from search_spaces import names
+
+        from .objectives import OBJECTIVES
+
+        registries = {
+            "space": ([self.space], names()),
+            "objectives": (self.objectives, list(OBJECTIVES)),
+            "detector": ([self.detector], list(DETECTORS)),
+            "backbone": ([self.backbone] if self.backbone else [], list(ALPHAS)),
+            "search": ([self.search], list(SEARCH_METHODS)),
+            "scheduler": ([self.scheduler], list(SCHEDULERS)),
+        }
+        for key, (given, known) in registries.items():
+            unknown = [value for value in given if value not in known]
+            if unknown:
+                shown = shortened(json.dumps(unknown[0]))
+                return f"{key} is {shown}, expected one of {', '.join(map(str, known))}"
+        return None
 
     def mistyped_field(self) -> str | None:
         """The first field whose value is not of its declared type (a hand-edited or damaged

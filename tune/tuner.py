@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+from core.cli import EXIT_INTERRUPTED
 from core.dataset import TrainingData
 from core.errors import ConfigError, StorageError
 
@@ -18,7 +19,6 @@ from .ray_compat import one_line_tune_errors, restored_search_alg
 from .storage import local_folder, storage_is_full
 from .study import StudySettings, trial_name
 
-EXIT_INTERRUPTED = 130
 # Imported by each local Ray worker as it starts (tune/worker_preload.py says why).
 PRELOAD_ENV = "RAY_preload_python_modules"
 PRELOAD_MODULE = "tune.worker_preload"

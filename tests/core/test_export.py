@@ -52,12 +52,19 @@ def exported(model_folder: Path, small_synthetic: Path, tmp_path_factory) -> tup
     """`python -m core.export MODEL --int8 --json` on the small set: the folder, what it printed."""
     out = tmp_path_factory.mktemp("export") / "out"
     argv = [str(model_folder), "--out", str(out), "--data", str(small_synthetic), "--int8"]
-    argv += ["--runs", "5", "--warmup", "1", "--calibration-images", "16", "--json"]
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
+    # More calibration images than the training split has: all of them, and the terminal says so.
+    argv += ["--runs", "5", "--warmup", "1", "--calibration-images", "10000", "--json"]
+    printed, said = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(said):
         assert export_main(argv) == 0
     report = json.loads((out / "export.json").read_text())
     assert json.loads(printed.getvalue()) == report
+    used = report["models"]["int8"]["calibration_images"]
+    note = (
+        f"note: --calibration-images 10000: the training split has {used} images; int8 is "
+        "calibrated on all of them"
+    )
+    assert said.getvalue().splitlines()[-1] == note  # after the data's progress bar
     return out, report
 
 
@@ -112,7 +119,7 @@ def test_export_writes_both_models_their_settings_and_figures(exported, model_fo
     assert int8["bytes"] == (out / "model_int8.tflite").stat().st_size
     assert int8["bytes"] < floats["bytes"] / 2  # int8 weights
     assert (int8["weights"], int8["activations"], int8["input"]) == ("int8", "int8", "float32")
-    assert int8["calibration_images"] == 16
+    assert 0 < int8["calibration_images"] < 10000  # the whole training split (the fixture's)
     assert report["latency"]["threads"] == 1 and report["latency"]["runs"] == 5
     assert floats["latency_ms"] > 0 and int8["latency_ms"] > 0
     assert floats["agreement"]["max_abs_difference"] < 1e-4
@@ -180,3 +187,34 @@ def test_a_mistake_is_one_line_exit_2_and_nothing_written(case, message, tmp_pat
     assert err.count("\n") == 1 and err.startswith("error: ")
     assert message.format(tmp=tmp_path) in err
     assert sorted(tmp_path.rglob("*")) == before
+
+
+@pytest.mark.slow
+def test_a_killed_export_leaves_nothing_and_the_next_clears_its_scratch(
+    model_folder: Path, small_synthetic: Path, tmp_path: Path, monkeypatch
+):
+    import signal
+    import time
+
+    scratch = tmp_path / "tmp"  # the export's temporary folder, to see what it leaves
+    scratch.mkdir()
+    out = tmp_path / "out"
+    argv = [str(model_folder), "--out", str(out), "--data", str(small_synthetic), "--int8"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "core.export", *argv, "--runs", "5000"],
+        cwd=REPO,
+        env={**os.environ, "TMPDIR": str(scratch)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(scratch.glob(".fertune-tflite*")):
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)  # while it converts: its scratch folder is there
+    process.wait()
+    assert list(scratch.glob(".fertune-tflite*")), "the export was not caught converting"
+    assert [p.name for p in tmp_path.iterdir()] == ["tmp"]  # no --out, no temporary beside it
+    monkeypatch.setattr("tempfile.tempdir", str(scratch))
+    assert export_main([*argv, "--runs", "2", "--warmup", "0", "--calibration-images", "8"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "tmp"]
+    assert list(scratch.iterdir()) == []  # the killed run's scratch went with the next run

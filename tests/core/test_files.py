@@ -16,6 +16,7 @@ import pytest
 
 from core.errors import DataError
 from core.files import (
+    folder_in_place,
     read_bounded,
     remove_stale_temporaries,
     scratch_folder,
@@ -128,3 +129,23 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_a_replaced_folder_is_whole_old_or_whole_new(tmp_path: Path):
+    report = tmp_path / "report"
+    report.mkdir()
+    for name in ("index.html", "old.png", "baselines.json"):
+        (report / name).write_text(f"old {name}")
+    with (
+        pytest.raises(RuntimeError),
+        folder_in_place(report, replace=True, keep=("baselines.json",)) as new,
+    ):
+        (new / "new.png").write_text("half of a report")
+        raise RuntimeError("a figure failed")
+    assert sorted(p.name for p in report.iterdir()) == ["baselines.json", "index.html", "old.png"]
+    with folder_in_place(report, replace=True, keep=("baselines.json",)) as new:
+        assert (new / "baselines.json").read_text() == "old baselines.json"
+        (new / "index.html").write_text("new page")
+    assert sorted(p.name for p in report.iterdir()) == ["baselines.json", "index.html"]
+    assert (report / "index.html").read_text() == "new page"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # no temporaries left

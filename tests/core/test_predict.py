@@ -175,3 +175,16 @@ def test_bad_input_is_one_line_and_exit_2(trained: Path, tmp_path, capsys, case,
     assert captured.out == ""
     assert captured.err.startswith("error: ") and captured.err.count("\n") == 1
     assert message in captured.err
+
+
+def test_a_thresholds_file_that_does_not_fit_its_model_is_one_line(
+    trained: Path, labelled, tmp_path, capsys
+):
+    paths, _, _ = labelled
+    folder = copy_model(trained, tmp_path / "copy")
+    settings = json.loads((folder / "thresholds.json").read_text())
+    settings["emotions"] = [*EMOTIONS, "fear"]  # the model has three emotion units
+    (folder / "thresholds.json").write_text(json.dumps(settings))
+    assert predict_main(["--model", str(folder), str(paths[0])]) == 2
+    said = capsys.readouterr().err
+    assert said == "error: model predicts 3 emotions but its thresholds file names 4\n"

@@ -14,7 +14,7 @@ from PIL import Image
 
 from core.prepare import RECORDS_FILE, SHEET_FILE, THUMB, main
 from core.preprocess import prepare_image
-from tests.conftest import write_exif_turned, write_image
+from tests.conftest import mount_tmpfs, write_exif_turned, write_image
 
 KEYS = {"path", "face_found", "box", "landmarks", "score", "angle", "frames", "output"}
 
@@ -135,3 +135,55 @@ def test_a_folder_that_is_not_empty_is_refused(tmp_path: Path, capsys):
     assert main([str(tmp_path / "face.png"), "--out", str(tmp_path / "out")]) == 2
     assert "folder exists and is not empty" in capsys.readouterr().err
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["mine.txt"]
+
+
+@pytest.mark.slow
+def test_a_ctrl_c_while_preparing_is_one_line_and_leaves_nothing(tmp_path: Path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    images = tmp_path / "images"
+    for index in range(150):  # about 4 s of MTCNN: time to be interrupted in the middle
+        write_image(images / f"{index:03d}.png", size=(320, 240), seed=index)
+    out = tmp_path / "out"
+    repo = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "core.prepare", str(images), "--out", str(out), "--json"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if any(any(p.iterdir()) for p in tmp_path.glob(".out.tmp-*")):  # crops being written
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    printed, said = process.communicate(timeout=60)
+    assert process.returncode == 130, said
+    assert said.splitlines()[-1] == "interrupted; nothing half-written is left", said
+    assert "Traceback" not in said and printed == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images"]  # no --out, no temporary
+
+
+def test_a_full_disk_under_out_is_one_line_and_leaves_nothing(tmp_path: Path, capsys):
+    import subprocess
+
+    for index in range(30):
+        write_image(tmp_path / "images" / f"{index:02d}.png", size=(320, 240), seed=index)
+    disk = tmp_path / "disk"
+    mount_tmpfs(disk, "size=64k")
+    try:
+        out = disk / "out"
+        assert main([str(tmp_path / "images"), "--out", str(out), "--detector", "haar"]) == 2
+        said = capsys.readouterr().err.strip().splitlines()
+        assert said == [
+            f"error: --out {out}: not written (No space left on device); nothing half-written "
+            "is left"
+        ]
+        assert list(disk.iterdir()) == []
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)

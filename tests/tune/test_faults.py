@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import start_study
+from tests.conftest import mount_tmpfs, start_study
 from tune.trainable import HOLD_EPOCH_ENV, PID_DIR_ENV
 
 DONE = {"met-targets", "pruned", "finished"}
@@ -205,15 +205,6 @@ def test_a_lost_worker_node_has_its_trial_rescheduled_and_the_study_finishes(
     table = pd.read_csv(tmp_path / "lost" / "results.csv", dtype={"trial_id": str})
     assert len(table) == 3 and set(table["status"]) <= DONE
     assert table["retries"].max() >= 1
-
-
-def mount_tmpfs(folder: Path, options: str) -> None:
-    folder.mkdir(exist_ok=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
 
 
 @pytest.mark.slow

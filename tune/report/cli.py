@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.cli import Parser, backbone_weights, exits_cleanly, positive_int
+from core.cli import Parser, backbone_weights, epochs, exits_cleanly
 from core.errors import DataError
 from core.folder_lock import folder_lock
 
@@ -30,7 +30,7 @@ def build_parser() -> Parser:
     )
     parser.add_argument(
         "--baseline-epochs",
-        type=positive_int,
+        type=epochs,
         help="cap the hand-tuned configs' epochs (default: the study's own epoch limit)",
     )
     parser.add_argument(

@@ -11,6 +11,7 @@ Writes RUN_DIR/cv.json and cv.csv (one row per config and fold); the report show
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.cli import Parser, backbone_weights, exits_cleanly, positive_int, seed
+from core.cli import Parser, backbone_weights, epochs, exits_cleanly, float_in, int_in, seed
 from core.dataset import TrainingData
 from core.errors import ConfigError, DataError
 from core.files import replace_atomically, write_json_atomically
+from core.folder_lock import folder_lock
 from core.preprocess import PreparedData
 from core.split import fold_splits
 
@@ -135,10 +137,15 @@ def build_parser() -> Parser:
     parser = Parser(prog="python -m tune.evaluate", description=__doc__.splitlines()[0])
     add = parser.add_argument
     add("run_dir", type=Path, help="a study folder (STORAGE/NAME)")
-    add("--folds", type=positive_int, default=5, help="subject-disjoint folds (default 5)")
+    add("--folds", type=int_in(2, 100), default=5, help="subject-disjoint folds (default 5)")
     add("--configs", type=_config_names, default=list(CONFIG_NAMES), help="e.g. best,base")
-    add("--epochs", type=positive_int, help="cap every config's epochs (default: as the study)")
-    add("--val-fraction", type=float, default=0.2, help="of each fold's training subjects")
+    add("--epochs", type=epochs, help="cap every config's epochs (default: as the study)")
+    add(
+        "--val-fraction",
+        type=float_in(0, 0.9),
+        default=0.2,
+        help="of each fold's training subjects",
+    )
     add("--seed", type=seed, help="fold seed (default: the study's seed)")
     add("--backbone-weights", help="weights for 'transfer' (fer2013, or a local file)")
     return parser
@@ -148,9 +155,15 @@ def build_parser() -> Parser:
 def main(argv: list[str] | None = None) -> int:
     """Retrain the chosen configs on k subject-disjoint folds; cv.json grows after each."""
     args = build_parser().parse_args(argv)
+    if not args.run_dir.is_dir():
+        raise DataError(f"{args.run_dir}: no such study folder")
+    with folder_lock(args.run_dir, "tune.evaluate"):  # not while the study (or a report) writes
+        return evaluate(args)
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """The work of `main` on a study folder it holds."""
     run_dir = args.run_dir
-    if not run_dir.is_dir():
-        raise DataError(f"{run_dir}: no such study folder")
     settings = load_settings(run_dir)
     weights = backbone_weights(args.backbone_weights)
     candidates = []
@@ -177,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=settings.seed,
         aus=tuple(settings.aus or DEFAULT_AUS),
         detector=settings.detector,
+        allow_outside_root=settings.allow_outside_root,
     )
     seed = settings.seed if args.seed is None else args.seed
     prepared = data.prepared

@@ -65,6 +65,7 @@ def load_data(settings: StudySettings) -> tuple[TrainingData | None, str | None]
             seed=settings.seed,
             aus=tuple(settings.aus or DEFAULT_AUS),
             detector=settings.detector,
+            allow_outside_root=settings.allow_outside_root,
             progress=False,
         )
     except DataError as error:

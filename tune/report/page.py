@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from core.dataset import TrainingData
-from core.files import write_text_atomically
+from core.files import folder_in_place
 from core.labels import EMOTIONS
 from core.metrics import figure_text
 from core.yardstick import HEADLINES, beside_baselines, not_run_lines
@@ -48,31 +48,28 @@ def build_report(
     run_dir = Path(run_dir)
     settings = load_settings(run_dir)
     table = read_results(run_dir)
-    out = run_dir / REPORT_DIR
-    out.mkdir(exist_ok=True)
-    for old in out.glob("*.png"):
-        old.unlink()
     data_problem = None
     if data is None:
         data, data_problem = load_data(settings)
     best = read_json(run_dir / BEST_CONFIG_FILE)
     best_report = read_json(run_dir / "best" / "report.json")
     candidates = hand_tuned(settings, backbone_weights, baseline_epochs)
-    trained = hand_tuned_reports(candidates, data, out / BASELINES_FILE, baselines)
-    missing = "no data" if data is None else "not trained (the quick report skips them)"
-    parts = [
-        overview(settings, table, run_dir),
-        data_section(data, data_problem, best, out),
-        study_section(run_dir, settings, table, best, out),
-        best_section(run_dir, best, best_report, out),
-        comparison_section(
-            settings, candidates, trained, best, best_report, out, baseline_epochs, missing
-        ),
-        cv_section(run_dir, out),
-    ]
-    page = out / INDEX
-    write_text_atomically(page, html.page(f"Study {settings.name}", parts))
-    return page
+    # The whole folder is built aside and takes the old one's place at the end, or not at all.
+    with folder_in_place(run_dir / REPORT_DIR, replace=True, keep=(BASELINES_FILE,)) as out:
+        trained = hand_tuned_reports(candidates, data, out / BASELINES_FILE, baselines)
+        missing = "no data" if data is None else "not trained (the quick report skips them)"
+        parts = [
+            overview(settings, table, run_dir),
+            data_section(data, data_problem, best, out),
+            study_section(run_dir, settings, table, best, out),
+            best_section(run_dir, best, best_report, out),
+            comparison_section(
+                settings, candidates, trained, best, best_report, out, baseline_epochs, missing
+            ),
+            cv_section(run_dir, out),
+        ]
+        (out / INDEX).write_text(html.page(f"Study {settings.name}", parts))
+    return run_dir / REPORT_DIR / INDEX
 
 
 def report_after_study(run_dir: Path, data: TrainingData) -> Path | None:
