@@ -30,7 +30,9 @@ TEXT_BYTES_LIMIT = 64 << 20  # a manifest of a million rows; label and JSON file
 def replace_atomically(path: Path, write: Callable[[Path], Any]) -> None:
     """Call `write(temporary)` on a sibling of `path`, then rename it over `path`."""
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp{path.suffix}")
+    # Unique (two writers of one file never share it) and with the file's suffix (Keras saves
+    # by it); a dead writer's is removed by the next folder_in_place there.
+    temporary = Path(f"{temporary_path(path.parent, path.name)}{path.suffix}")
     try:
         write(temporary)
         os.replace(temporary, path)

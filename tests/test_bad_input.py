@@ -179,13 +179,34 @@ def saved_study(
     StudySettings(space="tiny", name="s", storage=str(tmp / "runs")).save(folder)
     saved = json.loads((folder / STUDY_FILE).read_text())
     (folder / STUDY_FILE).write_text(json.dumps({**saved, **study}))
-    if tuner:
-        (folder / "tuner.pkl").write_bytes(pickle.dumps({}))
+    if tuner:  # Tune's layouts (tune.saved_state.LAYOUTS), naming the study
+        (folder / "tuner.pkl").write_bytes(pickle.dumps(TUNER_STATE))
     if damaged:
         (folder / "experiment_state-2026-11-25_10-00-00.json").write_text('{"trial_da')
-        (folder / "search_gen_state-2026-11-25_10-00-00.json").write_bytes(pickle.dumps({}))
-        (folder / "searcher-state-2026-11-25_10-00-00.pkl").write_bytes(pickle.dumps({}))
+        (folder / "search_gen_state-2026-11-25_10-00-00.json").write_bytes(
+            pickle.dumps({"counter": 0, "total_samples": 4})
+        )
+        (folder / "searcher-state-2026-11-25_10-00-00.pkl").write_bytes(
+            pickle.dumps(SEARCHER_STATE)
+        )
     return "tune", ["--resume", "--name", "s", "--storage", str(tmp / "runs")]
+
+
+TUNER_STATE = {"_tune_config": None, "_run_config": "s"}
+SEARCHER_STATE = {"_sampler": None, "_study_name": "s", "_space": None}
+
+
+def state_replaced(file_name: str, state: object) -> Callable[[Path], tuple[str, list[str]]]:
+    """A saved study with one of Tune's state files holding `state` instead."""
+
+    def setup(tmp: Path) -> tuple[str, list[str]]:
+        import pickle
+
+        cli, argv = saved_study(tmp, tuner=True)
+        (tmp / "runs" / "s" / file_name).write_bytes(pickle.dumps(state))
+        return cli, argv
+
+    return setup
 
 
 HELD_LOCKS: list[int] = []  # the descriptors of the locks cases hold as another run would
@@ -643,6 +664,16 @@ CASES = [
         "{tmp}/runs/s/searcher-state-2026-11-25_10-00-00.pkl: names posix.system, which no saved",
     ),
     Case(
+        "resume-searcher-state-of-another-kind",
+        state_replaced("searcher-state-2026-11-25_10-00-00.pkl", ["not", "a", "searcher"]),
+        "searcher-state-2026-11-25_10-00-00.pkl: not a searcher's state (a pickle of something",
+    ),
+    Case(
+        "resume-tuner-of-another-study",
+        state_replaced("tuner.pkl", {**TUNER_STATE, "_run_config": "t"}),
+        "tuner.pkl: Tune's saved Tuner of another study (it does not name 's', study.json's)",
+    ),
+    Case(
         "resume-state-writable-by-others",
         state_writable_by_others,
         "{tmp}/runs/s/tuner.pkl: writable by others (mode -rw-rw-rw-): Tune's saved state is code",
@@ -882,8 +913,8 @@ def warm_imports():
     import keras  # noqa: F401
 
 
-def test_the_table_holds_121_distinct_cases():
-    assert len({case.id for case in CASES}) == len(CASES) == 121
+def test_the_table_holds_123_distinct_cases():
+    assert len({case.id for case in CASES}) == len(CASES) == 123
 
 
 @pytest.mark.parametrize("case", [case.param() for case in CASES])

@@ -70,6 +70,8 @@ class Scan:
     imports: frozenset[tuple[str, str]]  # (module, name)
     whole: bool
     unreadable: str | None = None  # a global this scan cannot name: refused
+    top: str | None = None  # the opcode that starts the pickled object (EMPTY_DICT: a dict)
+    strings: frozenset[str] = frozenset()  # every string constant it holds (keys, names)
 
     def refused(self) -> list[str]:
         """`module.name` of every import a study's state never holds, sorted."""
@@ -83,19 +85,27 @@ def scan(content: bytes) -> Scan:
     imports: set[tuple[str, str]] = set()
     pushed: list[str | None] = []  # what each change of the stack left on top: a string or None
     memo: dict[int, str | None] = {}
+    top: list[str] = []
+
+    def found(whole: bool, unreadable: str | None = None) -> Scan:
+        strings = frozenset(value for value in pushed if isinstance(value, str))
+        return Scan(frozenset(imports), whole, unreadable, next(iter(top), None), strings)
+
     try:
         for opcode, argument, _ in pickletools.genops(content):
             name = opcode.name
+            if name not in ("PROTO", "FRAME") and not top:
+                top.append(name)
             if name in ("GLOBAL", "INST"):
                 module, _, attribute = str(argument).partition(" ")
                 imports.add((module, attribute))
             elif name == "STACK_GLOBAL":
                 module, attribute = pushed[-2:] if len(pushed) >= 2 else (None, None)
                 if not (isinstance(module, str) and isinstance(attribute, str)):
-                    return Scan(frozenset(imports), False, "a global whose name is computed")
+                    return found(False, "a global whose name is computed")
                 imports.add((module, attribute))
             elif name in EXTENSION_OPCODES:
-                return Scan(frozenset(imports), False, f"a global by extension code ({name})")
+                return found(False, f"a global by extension code ({name})")
             if name == "MEMOIZE":
                 memo[len(memo)] = pushed[-1] if pushed else None
             elif name in PUT_OPCODES:
@@ -107,8 +117,8 @@ def scan(content: bytes) -> Scan:
             elif opcode.stack_before != opcode.stack_after:
                 pushed.append(None)
     except ValueError:  # cut short, or not a pickle from here on
-        return Scan(frozenset(imports), False)
-    return Scan(frozenset(imports), True)
+        return found(False)
+    return found(True)
 
 
 def allowed(module: str, name: str) -> bool:

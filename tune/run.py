@@ -266,6 +266,7 @@ def load_study_to_resume(args, held: contextlib.ExitStack) -> StudySettings:
     if local_folder(folder) is not None:
         held.enter_context(folder_lock(local_folder(folder), f"--resume --name {args.name}:"))
     settings = StudySettings.load(folder)  # a folder or a URI
+    saved_name = settings.name  # Tune's state names it, even in a renamed or copied folder
     settings.storage = storage
     settings.name = args.name
     settings.report = settings.report and not args.no_report
@@ -277,7 +278,7 @@ def load_study_to_resume(args, held: contextlib.ExitStack) -> StudySettings:
                 "is missing): the study never started; remove the folder or pick another name, "
                 "and start it without --resume"
             )
-        refuse_untrusted_state(local, f"--resume --name {args.name}:")  # Tune unpickles it
+        refuse_untrusted_state(local, f"--resume --name {args.name}:", saved_name)
         note = repair_saved_state(local)  # Tune would silently start over on a damaged file
         if note:
             print(note, flush=True)

@@ -44,11 +44,24 @@ def readable(name: str, content: bytes) -> bool:
     return True
 
 
-def refuse_untrusted_state(study: Path, option: str) -> None:
+# What each of Tune's state files holds at its top: a dict with these keys (Tune's own layouts,
+# read from the opcodes). Another pickle in its place made Tune log "Failed to restore the run
+# state" and start the study over in the same folder, exit 0.
+LAYOUTS = {
+    TUNER_FILE: ("Tune's saved Tuner", {"_tune_config", "_run_config"}),
+    "searcher-state-*.pkl": ("a searcher's state", {"_sampler", "_study_name", "_space"}),
+    "search_gen_state-*.json": ("a search generator's state", {"counter", "total_samples"}),
+}
+NAMED = (TUNER_FILE, "searcher-state-*.pkl")  # they name the study they were saved for
+
+
+def refuse_untrusted_state(study: Path, option: str, name: str) -> None:
     """Before Tune unpickles a study's saved state on --resume: each file it may read is one
     its user could have written (owned by them, writable by no one else, as ssh judges its
-    keys; the folder too), and each pickle in it imports only what a study's state holds
-    (tune.pickle_scan). ConfigError naming the first file that is not."""
+    keys; the folder too); each pickle in it imports only what a study's state holds
+    (tune.pickle_scan), is what its name says and, for the Tuner and the searcher, belongs to
+    the study `name` (study.json's). ConfigError naming the first file that is not; a file cut
+    short is left to repair_saved_state."""
     trust = "resume only study folders you trust"
     files = [study, study / TUNER_FILE, study / BACKUP_NAME]
     files += sorted(path for pattern in STATE_PATTERNS for path in study.glob(pattern))
@@ -67,28 +80,53 @@ def refuse_untrusted_state(study: Path, option: str) -> None:
                 f"Tune's saved state is code to Python; {trust} (chmod go-w to trust this one)"
             )
         if path.is_file():
-            refused = [name for content in pickles_in(path) for name in scan(content).refused()]
+            refused = [item for content in pickles_in(path) for item in scan(content).refused()]
             if refused:
                 names = ", ".join(sorted(set(refused))[:3])
                 raise ConfigError(
                     f"{option} {path}: names {names}, which no saved study holds: loading it "
                     f"could run code, so the study is not resumed; {trust}"
                 )
+            for member, content in members_of(path).items():
+                wrong = layout_problem(member, content, name)
+                if wrong:
+                    shown = path if member == path.name else f"{path} ({member})"
+                    raise ConfigError(f"{option} {shown}: {wrong}; the study is not resumed")
+
+
+def layout_problem(file_name: str, content: bytes, study_name: str) -> str | None:
+    """What is wrong with a whole state file's layout, in words; None when it is what its name
+    says (or cut short: repair_saved_state's to handle)."""
+    kind = next((k for k in LAYOUTS if Path(file_name).match(k)), None)
+    if kind is None:
+        return None
+    what, keys = LAYOUTS[kind]
+    found = scan(content)
+    if not found.whole:
+        return None
+    if found.top != "EMPTY_DICT" or not keys <= found.strings:
+        return f"not {what} (a pickle of something else)"
+    if kind in NAMED and study_name not in found.strings:
+        return f"{what} of another study (it does not name {study_name!r}, study.json's)"
+    return None
+
+
+def members_of(path: Path) -> dict[str, bytes]:
+    """A state file's content by name, or a whole copy's members; {} when it cannot be read."""
+    try:
+        if path.name != BACKUP_NAME:
+            return {path.name: path.read_bytes()}
+        with zipfile.ZipFile(path) as archive:
+            return {name: archive.read(name) for name in archive.namelist()}
+    except (OSError, zipfile.BadZipFile):
+        return {}  # read_backup and repair_saved_state say what is wrong with it
 
 
 def pickles_in(path: Path) -> list[bytes]:
     """The pickles Tune would load from one state file (a zip's members, the experiment
     state's embedded ones); [] for a file that holds none or cannot be read as such."""
-    try:
-        if path.name == BACKUP_NAME:
-            with zipfile.ZipFile(path) as archive:
-                members = {name: archive.read(name) for name in archive.namelist()}
-        else:
-            members = {path.name: path.read_bytes()}
-    except (OSError, zipfile.BadZipFile):
-        return []  # read_backup and repair_saved_state say what is wrong with it
     found = []
-    for name, content in members.items():
+    for name, content in members_of(path).items():
         if not name.startswith("experiment_state-"):
             found.append(content)
             continue

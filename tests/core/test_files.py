@@ -19,6 +19,7 @@ from core.files import (
     folder_in_place,
     read_bounded,
     remove_stale_temporaries,
+    replace_atomically,
     scratch_folder,
     strict_json,
     temporary_path,
@@ -149,3 +150,18 @@ def test_a_replaced_folder_is_whole_old_or_whole_new(tmp_path: Path):
     assert sorted(p.name for p in report.iterdir()) == ["baselines.json", "index.html"]
     assert (report / "index.html").read_text() == "new page"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # no temporaries left
+
+
+def test_two_writers_of_one_file_never_share_a_temporary(tmp_path: Path):
+    seen = []
+
+    def write(temporary: Path) -> None:
+        seen.append(temporary)
+        temporary.write_text("whole")
+
+    for _ in range(2):
+        replace_atomically(tmp_path / "results.csv", write)
+    first, second = seen
+    assert first != second and first.name.startswith(f".results.csv.tmp-{os.getpid()}-")
+    assert first.suffix == ".csv"  # writers that go by the suffix (Keras) still can
+    assert [p.name for p in tmp_path.iterdir()] == ["results.csv"]

@@ -29,10 +29,11 @@ def write_state(folder: Path, session: str, trials: int) -> dict[str, bytes]:
     """The three files Tune saves, in its formats (JSON; pickles), holding `trials` trials."""
     folder.mkdir(parents=True, exist_ok=True)
     experiment = {"trial_data": list(range(trials))}
+    searcher = {"_sampler": None, "_study_name": "s", "_space": None, "trials": trials}
     files = {
         f"experiment_state-{session}.json": json.dumps(experiment).encode(),
-        f"search_gen_state-{session}.json": pickle.dumps({"counter": trials}),
-        f"searcher-state-{session}.pkl": pickle.dumps({"trials": list(range(trials))}),
+        f"search_gen_state-{session}.json": pickle.dumps({"counter": trials, "total_samples": 4}),
+        f"searcher-state-{session}.pkl": pickle.dumps(searcher),
     }
     for name, content in files.items():
         (folder / name).write_bytes(content)
@@ -131,10 +132,10 @@ def test_a_full_disk_keeps_the_previous_copy(tmp_path: Path):
 @pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
 def test_state_files_of_another_user_are_refused_before_tune_reads_them(tmp_path: Path):
     write_state(tmp_path, SESSION, trials=2)
-    refuse_untrusted_state(tmp_path, "--resume --name s:")  # the user's own: trusted
+    refuse_untrusted_state(tmp_path, "--resume --name s:", "s")  # the user's own: trusted
     os.chown(tmp_path / f"searcher-state-{SESSION}.pkl", 1000, 1000)
     with pytest.raises(ConfigError) as refused:
-        refuse_untrusted_state(tmp_path, "--resume --name s:")
+        refuse_untrusted_state(tmp_path, "--resume --name s:", "s")
     assert str(refused.value).startswith(
         f"--resume --name s: {tmp_path}/searcher-state-{SESSION}.pkl: owned by user 1000, not by"
     )
@@ -149,6 +150,6 @@ def test_a_hostile_member_of_the_whole_copy_is_refused(tmp_path: Path):
     )
     save_backup(tmp_path / "staging", study)
     with pytest.raises(ConfigError, match=f"{BACKUP_NAME}: names posix.system"):
-        refuse_untrusted_state(study, "--resume --name s:")
+        refuse_untrusted_state(study, "--resume --name s:", "s")
     assert read_backup(study) is not None  # whole, yet never loaded
     assert not (tmp_path / "marker").exists()
