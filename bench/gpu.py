@@ -138,6 +138,7 @@ def print_packing(args, data, gpus: int) -> None:
     import ray
 
     ray.init(
+        address="local",  # its own Ray, never one that happens to run on this machine
         num_gpus=gpus if args.cpu_dry_run else None,  # dry run: a fake GPU resource
         include_dashboard=False,
         _node_ip_address="127.0.0.1",

@@ -173,7 +173,13 @@ def main() -> int:
         clock.lap("the same step without them")
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="error")
+    ray.init(
+        address="local",  # its own Ray, never one that happens to run on this machine
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level="error",
+    )
     clock.lap("ray.init (local, no dashboard)")
 
     @ray.remote

@@ -295,6 +295,7 @@ def fake_gpu_ray():
 
     assert not ray.is_initialized()
     ray.init(
+        address="local",  # its own, never another test worker's
         num_cpus=4,
         num_gpus=1,
         include_dashboard=False,

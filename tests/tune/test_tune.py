@@ -31,7 +31,15 @@ pytestmark = pytest.mark.slow
 def local_ray():
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    # address="local": a Ray of its own, even when another one runs on this machine (a parallel
+    # test worker's), which ray.init would otherwise join.
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        log_to_driver=False,
+    )
     yield
     ray.shutdown()
 
