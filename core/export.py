@@ -40,9 +40,8 @@ if TYPE_CHECKING:
     from .dataset import TrainingData
 
 EXPORT_FILE = "export.json"
-MAX_CALIBRATION = (
-    10_000  # TFLite's calibration runs every image: far more adds minutes, no accuracy
-)
+# TFLite's calibration runs every image: far more than this adds minutes, not accuracy.
+MAX_CALIBRATION = 10_000
 DESCRIPTION = (
     "A trained model as TensorFlow Lite files (float32, int8) with sizes, latency, agreement."
 )

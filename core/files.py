@@ -172,17 +172,23 @@ def temporary_path(folder: Path, name: str) -> Path:
     return Path(folder) / f".{name}{TEMPORARY_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
-def remove_stale_temporaries(folder: Path, names: str = "*") -> None:
+def remove_stale_temporaries(folder: Path, names: str = "*") -> int:
     """Remove the temporaries (temporary_path) of writers that died (a `kill -9` left a 14-81 MB
-    half-written folder for ever); a live writer's are left alone. `names`: only those of
-    temporaries for these names (a shell pattern), in a folder other programs share."""
+    half-written folder for ever); a live writer's are left alone, and counted (returned).
+    `names`: only those of temporaries for these names (a shell pattern), in a folder other
+    programs share."""
+    live = 0
     for entry in Path(folder).glob(f".{names}{TEMPORARY_MARK}*"):
         pid = entry.name.rpartition(TEMPORARY_MARK)[2].partition("-")[0]
-        if pid.isdigit() and not process_alive(int(pid)):
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
+        if not pid.isdigit():
+            continue  # not one of ours
+        if process_alive(int(pid)):
+            live += 1
+        elif entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    return live
 
 
 SCRATCH_NAMES = "fertune-*"  # every scratch folder of ours in the system's temporary folder
@@ -198,14 +204,21 @@ def scratch_folder(job: str) -> Iterator[Path]:
     """A private folder in the system's temporary folder for files that must not outlive a job
     (a trial's best model: 19 MB each, once left in /tmp for good): removed when the block
     ends, on error and on Ctrl-C too; those of killed processes are removed by the next one."""
-    base = Path(tempfile.gettempdir())
-    remove_stale_temporaries(base, SCRATCH_NAMES)
-    folder = temporary_path(base, scratch_name(job))
-    folder.mkdir(mode=0o700)
+    folder = _new_scratch(job)
     try:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _new_scratch(job: str) -> Path:
+    """A new private folder for `job` in the system's temporary folder, after removing those of
+    processes that ended."""
+    base = Path(tempfile.gettempdir())
+    remove_stale_temporaries(base, SCRATCH_NAMES)
+    folder = temporary_path(base, scratch_name(job))
+    folder.mkdir(mode=0o700)
+    return folder
 
 
 _process_scratch: Path | None = None
@@ -218,10 +231,7 @@ def use_process_scratch(job: str) -> Path:
     scratch user, who removes it whole (remove_stale_temporaries)."""
     global _process_scratch
     if _process_scratch is None:
-        base = Path(tempfile.gettempdir())
-        remove_stale_temporaries(base, SCRATCH_NAMES)
-        _process_scratch = temporary_path(base, scratch_name(job))
-        _process_scratch.mkdir(mode=0o700)
+        _process_scratch = _new_scratch(job)
         tempfile.tempdir = str(_process_scratch)
     return _process_scratch
 
@@ -230,11 +240,7 @@ def await_stale_temporaries(folder: Path, names: str, wait_s: float) -> None:
     """remove_stale_temporaries, tried again for up to `wait_s` while some still have a live
     writer: the processes that made them are ending (a Ray that was just shut down)."""
     deadline = time.monotonic() + wait_s
-    while True:
-        remove_stale_temporaries(folder, names)
-        left = any(Path(folder).glob(f".{names}{TEMPORARY_MARK}*"))
-        if not left or time.monotonic() > deadline:
-            return
+    while remove_stale_temporaries(folder, names) and time.monotonic() < deadline:
         time.sleep(0.1)
 
 

@@ -133,6 +133,24 @@ def session_cache(tmp_path_factory: pytest.TempPathFactory):
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="module")
+def local_ray():
+    """A 2-CPU local Ray for a test module's studies, run in-process (`tune.run` then uses it as
+    it is). address="local": a Ray of its own, even when another one runs on this machine (a
+    parallel test worker's), which ray.init would otherwise join."""
+    import ray
+
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        log_to_driver=False,
+    )
+    yield
+    ray.shutdown()
+
+
 @pytest.fixture
 def study_ray():
     """A local Ray started as `python -m tune.run` starts it (`start_ray`), stopped after."""

@@ -263,14 +263,14 @@ def load_study_to_resume(args, held: contextlib.ExitStack) -> StudySettings:
     folder = join_storage(storage, args.name)
     if not is_remote(folder) and not Path(folder).is_dir():
         raise ConfigError(f"--resume --name {args.name}: no study at {folder}")
-    if local_folder(folder) is not None:
-        held.enter_context(folder_lock(local_folder(folder), f"--resume --name {args.name}:"))
+    local = local_folder(folder)  # None for an object store
+    if local is not None:
+        held.enter_context(folder_lock(local, f"--resume --name {args.name}:"))
     settings = StudySettings.load(folder)  # a folder or a URI
     saved_name = settings.name  # Tune's state names it, even in a renamed or copied folder
     settings.storage = storage
     settings.name = args.name
     settings.report = settings.report and not args.no_report
-    local = local_folder(folder)  # None for an object store
     if local is not None:
         if not (local / TUNER_FILE).is_file():
             raise ConfigError(
@@ -300,12 +300,14 @@ def require_local_journal(settings: StudySettings) -> None:
         )
 
 
-def name_taken(settings: StudySettings) -> ConfigError:
-    """The line for a new study whose folder exists."""
-    return ConfigError(
-        f"--name {settings.name}: {settings.experiment_path} exists; pick another name "
-        "or add --resume to continue it"
-    )
+def refuse_taken_name(settings: StudySettings) -> None:
+    """A new study whose folder exists: refused, naming the process that runs that study when
+    one does (its lock), else saying the folder exists."""
+    with folder_lock(Path(settings.experiment_path), f"--name {settings.name}:"):
+        raise ConfigError(
+            f"--name {settings.name}: {settings.experiment_path} exists; pick another name "
+            "or add --resume to continue it"
+        )
 
 
 def claim_new_study(settings: StudySettings, held: contextlib.ExitStack) -> None:
@@ -315,13 +317,11 @@ def claim_new_study(settings: StudySettings, held: contextlib.ExitStack) -> None
     if folder is None:
         return
     folder.parent.mkdir(parents=True, exist_ok=True)
-    option = f"--name {settings.name}:"
     try:
         folder.mkdir()
     except FileExistsError:
-        held.enter_context(folder_lock(folder, option))  # refused while the other one runs
-        raise name_taken(settings) from None
-    held.enter_context(folder_lock(folder, option))
+        refuse_taken_name(settings)
+    held.enter_context(folder_lock(folder, f"--name {settings.name}:"))
 
 
 @exits_cleanly
@@ -348,8 +348,7 @@ def run_command(args, parser: Parser, held: contextlib.ExitStack) -> int:
                 flush=True,
             )
         if not is_remote(settings.storage) and Path(settings.experiment_path).exists():
-            with folder_lock(Path(settings.experiment_path), f"--name {settings.name}:"):
-                raise name_taken(settings)  # unless that study runs: then this names its process
+            refuse_taken_name(settings)
     check_local_storage(settings.storage)
     if args.optuna_dashboard:
         require_local_journal(settings)

@@ -23,7 +23,7 @@ from pathlib import Path
 from core.errors import ConfigError, StorageError
 from core.files import replace_atomically, write_bytes_atomically
 
-from .pickle_scan import embedded_pickles, scan
+from .pickle_scan import Scan, embedded_pickles, scan
 
 BACKUP_NAME = "state-backup.zip"
 TUNER_FILE = "tuner.pkl"  # Tune's saved Tuner: written once when the study starts
@@ -79,31 +79,29 @@ def refuse_untrusted_state(study: Path, option: str, name: str) -> None:
                 f"{option} {path}: writable by others (mode {stat.filemode(info.st_mode)}): "
                 f"Tune's saved state is code to Python; {trust} (chmod go-w to trust this one)"
             )
-        if path.is_file():
-            refused = [item for content in pickles_in(path) for item in scan(content).refused()]
+        if path.is_dir():
+            continue
+        for member, content in members_of(path).items():
+            shown = path if member == path.name else f"{path} ({member})"
+            scans = [scan(pickle) for pickle in pickles_in(member, content)]
+            refused = sorted({item for found in scans for item in found.refused()})
             if refused:
-                names = ", ".join(sorted(set(refused))[:3])
                 raise ConfigError(
-                    f"{option} {path}: names {names}, which no saved study holds: loading it "
-                    f"could run code, so the study is not resumed; {trust}"
+                    f"{option} {path}: names {', '.join(refused[:3])}, which no saved study "
+                    f"holds: loading it could run code, so the study is not resumed; {trust}"
                 )
-            for member, content in members_of(path).items():
-                wrong = layout_problem(member, content, name)
-                if wrong:
-                    shown = path if member == path.name else f"{path} ({member})"
-                    raise ConfigError(f"{option} {shown}: {wrong}; the study is not resumed")
+            wrong = layout_problem(member, scans[0], name) if len(scans) == 1 else None
+            if wrong:
+                raise ConfigError(f"{option} {shown}: {wrong}; the study is not resumed")
 
 
-def layout_problem(file_name: str, content: bytes, study_name: str) -> str | None:
-    """What is wrong with a whole state file's layout, in words; None when it is what its name
-    says (or cut short: repair_saved_state's to handle)."""
+def layout_problem(file_name: str, found: Scan, study_name: str) -> str | None:
+    """What is wrong with a whole state file's layout (`found`: its pickle's scan), in words;
+    None when it is what its name says (or cut short: repair_saved_state's to handle)."""
     kind = next((k for k in LAYOUTS if Path(file_name).match(k)), None)
-    if kind is None:
+    if kind is None or not found.whole:
         return None
     what, keys = LAYOUTS[kind]
-    found = scan(content)
-    if not found.whole:
-        return None
     if found.top != "EMPTY_DICT" or not keys <= found.strings:
         return f"not {what} (a pickle of something else)"
     if kind in NAMED and study_name not in found.strings:
@@ -122,17 +120,14 @@ def members_of(path: Path) -> dict[str, bytes]:
         return {}  # read_backup and repair_saved_state say what is wrong with it
 
 
-def pickles_in(path: Path) -> list[bytes]:
-    """The pickles Tune would load from one state file (a zip's members, the experiment
-    state's embedded ones); [] for a file that holds none or cannot be read as such."""
-    found = []
-    for name, content in members_of(path).items():
-        if not name.startswith("experiment_state-"):
-            found.append(content)
-            continue
-        with contextlib.suppress(ValueError):  # not JSON: repair_saved_state handles it
-            found.extend(embedded_pickles(content.decode()))
-    return found
+def pickles_in(name: str, content: bytes) -> list[bytes]:
+    """The pickles Tune would load from one state file: the file itself, or the experiment
+    state's embedded ones ([] when it is not JSON: repair_saved_state handles that)."""
+    if not name.startswith("experiment_state-"):
+        return [content]
+    with contextlib.suppress(ValueError):
+        return list(embedded_pickles(content.decode()))
+    return []
 
 
 def newest_state_files(folder: Path) -> list[Path]:

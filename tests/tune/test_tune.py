@@ -27,23 +27,6 @@ from tune.saved_state import newest_state_files, read_backup
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    import ray
-
-    # address="local": a Ray of its own, even when another one runs on this machine (a parallel
-    # test worker's), which ray.init would otherwise join.
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        _node_ip_address="127.0.0.1",
-        log_to_driver=False,
-    )
-    yield
-    ray.shutdown()
-
-
 def study_args(data: Path, storage: Path, name: str, *extra: str) -> list[str]:
     return ["--smoke-test", "--data", str(data), "--storage", str(storage), "--name", name, *extra]
 

@@ -103,22 +103,6 @@ def parse(page: Path) -> Page:
 
 
 @pytest.fixture(scope="module")
-def local_ray():
-    import ray
-
-    # address="local": a Ray of its own, even when another one runs on this machine.
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        _node_ip_address="127.0.0.1",
-        log_to_driver=False,
-    )
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def fake_fer2013(tmp_path_factory):
     """FER2013's weights replaced by a random backbone's in a cache of this module's own: the
     hand-tuned transfer config trains and the linear probe runs without the network."""
