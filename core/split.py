@@ -145,3 +145,44 @@ def fold_splits(
         train, val = _one_fold(emotions[rest], subjects[rest], val_splits, seed + 1 + fold)
         splits.append(Split(train=np.sort(rest[train]), val=np.sort(rest[val]), test=np.sort(test)))
     return splits
+
+
+def fresh_splits(
+    emotions: np.ndarray,
+    subjects: np.ndarray,
+    study_split: Split,
+    *,
+    repeats: int,
+    seed: int = 0,
+    val_fraction: float = 0.15,
+) -> list[Split]:
+    """`repeats` new train/validation partitions of the study's non-test subjects, its test part
+    untouched: a config chosen on one validation split is scored again on others.
+
+    The validation parts come from one shuffled stratified group k-fold of those subjects, drawn
+    with a seed of their own, so no two repeats share a validation subject (past k repeats a new
+    k-fold is drawn).
+    """
+    emotions, subjects = np.asarray(emotions), np.asarray(subjects)
+    rest = np.sort(np.concatenate([study_split.train, study_split.val]))
+    n_splits = max(2, round((1 - val_fraction) / val_fraction))  # as split_by_subject's
+    n_splits = max(2, min(n_splits, int(np.bincount(emotions[rest]).max())))
+    if len(np.unique(subjects[rest])) < n_splits:
+        raise ConfigError(
+            f"{len(np.unique(subjects[rest]))} non-test subjects cannot spare {n_splits} "
+            "subject-disjoint validation parts"
+        )
+    splits: list[Split] = []
+    draw = 0
+    while len(splits) < repeats:
+        splitter = StratifiedGroupKFold(
+            n_splits=n_splits, shuffle=True, random_state=(seed + 7919 * (draw + 1)) % 2**32
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            folds = splitter.split(np.zeros(len(rest)), emotions[rest], subjects[rest])
+            for train, val in folds:
+                if len(splits) < repeats:
+                    splits.append(Split(np.sort(rest[train]), np.sort(rest[val]), study_split.test))
+        draw += 1
+    return splits

@@ -549,6 +549,21 @@ CASES = [
         "--objectives: unknown objective 'speed'; known: emotion, au, params, latency",
     ),
     Case("time-budget-negative", lambda t: tune_args(t, "--time-budget", "-5"), "--time-budget"),
+    Case(
+        "finalists-zero",
+        lambda t: tune_args(t, "--finalists", "0"),
+        "--finalists: expected a whole number from 1 to 20, got 0",
+    ),
+    Case(
+        "confirm-absurd",
+        lambda t: tune_args(t, "--confirm", "1000"),
+        "--confirm: expected a whole number from 0 to 20, got 1000",
+    ),
+    Case(
+        "confirm-share-whole-budget",
+        lambda t: tune_args(t, "--confirm-share", "1"),
+        "--confirm-share: expected a number above 0 and at most 0.9, got 1",
+    ),
     Case("cpus-per-trial-zero", lambda t: tune_args(t, "--cpus-per-trial", "0"), "--cpus-per-t"),
     Case(
         "gpus-per-trial-above-any-node",

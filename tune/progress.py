@@ -16,7 +16,7 @@ from ray import tune
 
 from core.errors import first_line
 
-from .results import trial_status
+from .trial_status import trial_status
 
 
 @dataclass

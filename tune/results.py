@@ -9,13 +9,15 @@ from typing import Any
 import pandas as pd
 
 from core.dataset import TrainingData
-from core.files import replace_atomically, write_json_atomically
+from core.files import replace_atomically, scratch_folder, write_json_atomically
 from search_spaces import get
 
+from .confirm import Confirmation, retrain_on_study_split
 from .objectives import OBJECTIVES, pareto_front
 from .ray_compat import grid_trials
 from .storage import write_into
 from .study import StudySettings
+from .trial_status import trial_status
 
 TABLE_METRICS = (
     "val_emotion_accuracy",
@@ -24,27 +26,6 @@ TABLE_METRICS = (
     "val_au_pr_auc",
     "score",
 )
-
-
-def trial_status(trial, ended: bool = False) -> str:
-    """met-targets / pruned / finished / cut-short / errored / unfinished, from what the trial
-    last said. A trial Tune ended itself (ASHA, the stopper) has `done` in its last result; one
-    stopped from outside (the study's time budget, --stop-on-target) has not: cut-short.
-
-    `ended`: Tune is completing the trial but has not updated its status yet (callbacks).
-    """
-    last = trial.last_result or {}
-    if trial.status == "ERROR":
-        return "errored"
-    if trial.status in ("PENDING", "PAUSED") or (trial.status == "RUNNING" and not ended):
-        return "unfinished"
-    if last.get("targets_met"):
-        return "met-targets"
-    if last.get("stopped_by") in ("patience", "max_epochs"):
-        return "finished"
-    if not last:
-        return "not-started"
-    return "pruned" if last.get("done") else "cut-short"
 
 
 def results_table(grid, searched: list[str], objectives: list[str] | None = None) -> pd.DataFrame:
@@ -79,6 +60,29 @@ def results_table(grid, searched: list[str], objectives: list[str] | None = None
         # Stable: tied scores keep creation order, so the first row is best_trial's choice.
         table = table.sort_values("score", ascending=False, na_position="last", kind="stable")
     return table.reset_index(drop=True)
+
+
+def with_confirmation(table: pd.DataFrame, confirmation: Confirmation | None) -> pd.DataFrame:
+    """The table with each finalist's confirmed scores, mean, and how far its single-split score
+    sat above the mean (empty for the other trials)."""
+    if confirmation is None or table.empty:
+        return table
+    rows = {row["trial_id"]: row for row in confirmation.rows()}
+    table = table.copy()
+    for column in CONFIRMATION_COLUMNS:
+        table[column] = [
+            _cell(rows[trial_id][column]) if trial_id in rows else None
+            for trial_id in table["trial_id"]
+        ]
+    return table
+
+
+CONFIRMATION_COLUMNS = ("confirmed_mean", "val_above_confirmed", "confirmed_scores")
+
+
+def _cell(value: Any) -> Any:
+    """A list as its JSON text (one CSV cell); other values as they are."""
+    return json.dumps(value) if isinstance(value, list) else value
 
 
 def front_ids(table: pd.DataFrame, objectives: list[str]) -> list[str]:
@@ -123,10 +127,13 @@ def best_trial(grid):
     return max(scored, key=lambda t: t.last_result["score"], default=None)
 
 
-def export_best(trial, data: TrainingData, out: Path, seed: int = 0) -> dict | None:
-    """The best trial's best-epoch model and its test report (thresholds tuned on validation)."""
+def export_best(
+    trial, data: TrainingData, out: Path, seed: int = 0, model_file: Path | None = None
+) -> dict | None:
+    """The best trial's best-epoch model and its test report (thresholds tuned on validation).
+    `model_file`: its model trained again to its end (a pruned trial the confirmation picked)."""
     checkpoint = trial.run_metadata.checkpoint_manager.latest_checkpoint_result
-    if checkpoint is None:
+    if checkpoint is None and model_file is None:
         return None
     from core.quiet import import_tensorflow
 
@@ -141,8 +148,11 @@ def export_best(trial, data: TrainingData, out: Path, seed: int = 0) -> dict | N
 
     from .trainable import CHECKPOINT_MODEL
 
-    with checkpoint.checkpoint.as_directory() as folder:
-        model = keras.models.load_model(Path(folder) / CHECKPOINT_MODEL, safe_mode=True)
+    if model_file is not None:
+        model = keras.models.load_model(model_file, safe_mode=True)
+    else:
+        with checkpoint.checkpoint.as_directory() as folder:
+            model = keras.models.load_model(Path(folder) / CHECKPOINT_MODEL, safe_mode=True)
     report = add_baselines(evaluate_on_test(model, trial.config, data), data, seed=seed)
     report["trial_id"] = trial.trial_id
     report["best_epoch"] = trial.last_result.get("best_epoch")
@@ -166,14 +176,19 @@ def format_front(front: list[dict[str, Any]], objectives: list[str]) -> str:
 
 
 def finish_study(
-    settings: StudySettings, grid, data: TrainingData, wall_seconds: float
+    settings: StudySettings,
+    grid,
+    data: TrainingData,
+    wall_seconds: float,
+    confirmation: Confirmation | None = None,
 ) -> Path | None:
-    """Write results.csv, best_config.json, best/ (model + report); print the summary.
+    """Write results.csv, best_config.json, best/ (model + report); print the summary. The best
+    is the confirmation's pick when it has one, else the best single-split score.
 
     Returns the local study folder, or None when the storage is remote (files uploaded there).
     """
     searched = list(get(settings.space).params)
-    table = results_table(grid, searched, settings.objectives)
+    table = with_confirmation(results_table(grid, searched, settings.objectives), confirmation)
     counts = table["status"].value_counts().to_dict() if not table.empty else {}
     objective_columns = [OBJECTIVES[name].metric for name in settings.objectives]
     shown = ["trial_id", "status", *searched, "epochs", "best_epoch", *TABLE_METRICS]
@@ -184,21 +199,43 @@ def finish_study(
         f"{len(table)} trials in {wall_seconds:.0f} s: "
         + ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
     )
-    best = best_trial(grid)
+    pick = confirmation.pick() if confirmation is not None else None
+    by_id = {t.trial_id: t for t in grid_trials(grid)}
+    best = by_id[pick.trial_id] if pick is not None else best_trial(grid)
 
     def write(out: Path) -> None:
         replace_atomically(out / "results.csv", lambda path: table.to_csv(path, index=False))
         if best is None:
             return
         best_config = {"trial_id": best.trial_id, **_shareable(best.config)}
+        if confirmation is not None:
+            best_config["picked_by"] = (
+                "confirmed mean" if pick is not None else "single-split score (none confirmed)"
+            )
+            best_config["confirmation"] = confirmation.rows()
         if settings.objectives:  # the best by score (exported to best/) and the whole front
             best_config["objectives"] = list(settings.objectives)
             best_config["front"] = front_payload(table, grid, settings.objectives)
             print(format_front(best_config["front"], settings.objectives))
         write_json_atomically(out / "best_config.json", best_config)
         (out / "best").mkdir(exist_ok=True)
-        report = export_best(best, data, out / "best", seed=settings.seed)
-        print(f"best trial {best.trial_id}: score {best.last_result['score']:.4f}")
+        with scratch_folder("retrained") as scratch:
+            model_file = None
+            if pick is not None and not pick.ended:
+                print(
+                    f"training {pick.trial_id} to its end on the study's split (it was cut short)"
+                )
+                model_file = retrain_on_study_split(settings, data, pick, scratch)
+            report = export_best(best, data, out / "best", settings.seed, model_file)
+        confirmed = next(
+            (r for r in best_config.get("confirmation", ()) if r["trial_id"] == best.trial_id), None
+        )
+        mean = (
+            ""
+            if confirmed is None or confirmed["confirmed_mean"] is None
+            else (f", confirmed mean {confirmed['confirmed_mean']:.4f} on fresh splits")
+        )
+        print(f"best trial {best.trial_id}: score {best.last_result['score']:.4f}{mean}")
         print(f"best config: {json.dumps({k: best.config.get(k) for k in searched})}")
         if report is not None:
             print(f"best model: {settings.experiment_path}/best/model.keras")

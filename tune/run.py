@@ -52,6 +52,7 @@ SETTINGS_OPTIONS = (
     "reuse_workers",
     "detector",
     "no_hand_tuned_start",
+    "confirm_share",
 )
 
 
@@ -60,6 +61,8 @@ STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 MAX_TRIALS = 100_000  # trials (and trials at once) a study may ask for: beyond is a typo
 MAX_BUDGET_S = 30 * 24 * 3600.0  # a month
+MAX_FINALISTS = 20  # finalists, and fresh splits each: (K + 1) x R trainings
+DEFAULT_FINALISTS = DEFAULT_REPEATS = 2
 
 
 def study_name(text: str) -> str:
@@ -149,6 +152,28 @@ def build_parser() -> Parser:
         help="let TPE choose every trial: do not try the space's hand-tuned config (and its "
         "variants) first",
     )
+    add(
+        "--finalists",
+        type=int_in(1, MAX_FINALISTS),
+        default=DEFAULT_FINALISTS,
+        help=f"the top trials confirmed after the search, with the hand-tuned start (default "
+        f"{DEFAULT_FINALISTS})",
+    )
+    add(
+        "--confirm",
+        type=int_in(0, MAX_FINALISTS),
+        metavar="R",
+        help=f"fresh splits each finalist is trained on again; the best mean is the study's best "
+        f"(default {DEFAULT_REPEATS}, 0 with --smoke-test to keep it a minute; 0: the best "
+        "single-split score names the best)",
+    )
+    add(
+        "--confirm-share",
+        type=float_in(0, 0.9),
+        default=0.3,
+        metavar="FRACTION",
+        help="of the time budget kept from the search for the confirmation (default 0.3)",
+    )
     add("--scheduler", choices=SCHEDULERS, default="asha", help="asha (default) or none")
     add("--no-report", action="store_true", help="skip the automatic HTML report at the end")
     add(
@@ -196,6 +221,10 @@ def settings_from_args(args) -> StudySettings:
         aus=list(args.aus) if args.aus else None,
         report=not args.no_report,
         objectives=args.objectives or [],
+        finalists=args.finalists,
+        confirm=(0 if args.smoke_test else DEFAULT_REPEATS)
+        if args.confirm is None
+        else args.confirm,
         **{key: getattr(args, key) for key in SETTINGS_OPTIONS},
     )
     full_config(settings.resolved_space().first_config())  # a mismatch is one line, now

@@ -65,6 +65,12 @@ class StudySettings:
     detector: str = DEFAULT_DETECTOR  # the face detector the images are prepared with
     # Several objectives (tune.objectives): Optuna keeps a Pareto front; empty: the one score.
     objectives: list[str] = field(default_factory=list)
+    # After the search, the top `finalists` trials and the hand-tuned start are trained again on
+    # `confirm` fresh splits (tune.confirm); 0: the best single-split score names the best. With
+    # a time budget, `confirm_share` of it is kept from the search for them.
+    finalists: int = 2
+    confirm: int = 2
+    confirm_share: float = 0.3
 
     @property
     def experiment_path(self) -> str:
@@ -114,6 +120,12 @@ class StudySettings:
         """The targets trials stop on: this study's own, else the space's."""
         return dict(self.resolved_space().fixed.get("targets", {}))
 
+    def search_budget_s(self) -> float | None:
+        """The search's share of the time budget: the rest is kept for confirming finalists."""
+        if self.time_budget_s is None or not self.confirm:
+            return self.time_budget_s
+        return self.time_budget_s * (1 - self.confirm_share)
+
     def save(self, folder: Path) -> None:
         """study.json in a local folder, whole or not at all."""
         folder.mkdir(parents=True, exist_ok=True)
@@ -141,6 +153,7 @@ class StudySettings:
             if not isinstance(payload, dict):
                 raise TypeError(f"holds a {type(payload).__name__}, not an object")
             payload.setdefault("detector", LEGACY_DETECTOR)
+            payload.setdefault("confirm", 0)  # a study from before confirmation ends as it began
             settings = cls(**payload)
         except (ValueError, TypeError) as error:
             raise ConfigError(f"{where} is damaged ({error})") from None

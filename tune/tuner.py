@@ -159,7 +159,7 @@ def build_tuner(settings: StudySettings, data: TrainingData, restore: bool):
         ),
         scheduler=make_scheduler(space, settings.scheduler),
         num_samples=settings.num_samples,
-        time_budget_s=settings.time_budget_s,
+        time_budget_s=settings.search_budget_s(),
         # A finished trial's worker runs the next one: no new process, no TensorFlow import,
         # and the compiled model of a shape it has trained before (core.warm).
         reuse_actors=settings.reuse_workers,
@@ -177,7 +177,7 @@ def study_clock(settings: StudySettings, space):
         total_trials=settings.num_samples,
         max_epochs=int(space.fixed.get("max_epochs", 1)),
         at_once=max(1, settings.max_concurrent),
-        time_budget_s=settings.time_budget_s,
+        time_budget_s=settings.search_budget_s(),
     )
 
 
@@ -186,6 +186,7 @@ class Interruption:
 
     def __init__(self) -> None:
         self.event = threading.Event()
+        self.forward = True  # to Tune, while it runs; afterwards the event alone stops the work
 
     def __enter__(self) -> Interruption:
         os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
@@ -200,7 +201,8 @@ class Interruption:
             raise KeyboardInterrupt
         self.event.set()
         print("\nstopping: saving the study's state (Ctrl-C again to abort)", file=sys.stderr)
-        signal.raise_signal(signal.SIGUSR1)
+        if self.forward:
+            signal.raise_signal(signal.SIGUSR1)
 
 
 def run_study(
@@ -224,6 +226,7 @@ def run_study(
         settings.save_to_storage()
     dashboard = open_dashboard(settings) if optuna_dashboard else None
     with Interruption() as interruption:
+        search_started = time.monotonic()
         try:
             grid = tuner.fit()
         except Exception:  # Tune fails in many ways on a full disk (EOFError, OSError, ...)
@@ -231,15 +234,24 @@ def run_study(
                 raise storage_full(settings) from None
             raise
         finally:
+            interruption.forward = False
             if dashboard is not None:
                 dashboard.stop()
-    if grid.errors and (
-        any(NO_SPACE in str(error) for error in grid.errors) or storage_is_full(settings.storage)
-    ):
-        raise storage_full(settings)
+        if grid.errors and (
+            any(NO_SPACE in str(error) for error in grid.errors)
+            or storage_is_full(settings.storage)
+        ):
+            raise storage_full(settings)
+        confirmation = None
+        if settings.confirm and not interruption.event.is_set():
+            from .confirm import confirm_study
+
+            confirmation = confirm_study(
+                settings, grid, data, search_started, resume, interruption.event.is_set
+            )
     from .results import finish_study
 
-    run_dir = finish_study(settings, grid, data, wall_seconds=time.perf_counter() - started)
+    run_dir = finish_study(settings, grid, data, time.perf_counter() - started, confirmation)
     if run_dir is not None and settings.report:
         from .report.page import report_after_study
 

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.split import fold_splits, oversample, split_by_subject, subject_folds
+from core.split import fold_splits, fresh_splits, oversample, split_by_subject, subject_folds
 
 
 def synthetic_labels(n_subjects: int, per_subject: int, seed: int):
@@ -87,3 +87,26 @@ def test_nested_folds_never_test_the_selection_subjects():
         assert set(selection) <= set(split.train) | set(split.val)
         parts = [set(subjects[p]) for p in (split.train, split.val, split.test)]
         assert not parts[0] & parts[1] and not parts[0] & parts[2] and not parts[1] & parts[2]
+
+
+def test_fresh_splits_keep_the_test_part_and_draw_new_validation_subjects():
+    emotions, subjects = synthetic_labels(60, 3, seed=2)
+    study = split_by_subject(emotions, subjects, seed=5)
+    splits = fresh_splits(emotions, subjects, study, repeats=8, seed=5)
+    assert len(splits) == 8
+    validation_sets = []
+    for split in splits:
+        np.testing.assert_array_equal(split.test, study.test)  # test is never touched
+        assert sorted([*split.train, *split.val]) == sorted([*study.train, *study.val])
+        parts = [set(subjects[p]) for p in (split.train, split.val, split.test)]
+        assert not parts[0] & parts[1] and not parts[0] & parts[2] and not parts[1] & parts[2]
+        assert 0.1 < len(split.val) / (len(split.train) + len(split.val)) < 0.25
+        validation_sets.append(frozenset(parts[1]))
+    first_draw = validation_sets[:6]  # one k-fold: no two repeats share a validation subject
+    assert all(not a & b for i, a in enumerate(first_draw) for b in first_draw[i + 1 :])
+    assert frozenset(subjects[study.val]) not in validation_sets
+    assert len(set(validation_sets)) == 8  # the 7th and 8th come from a new draw
+    again = fresh_splits(emotions, subjects, study, repeats=8, seed=5)
+    assert all(np.array_equal(a.val, b.val) for a, b in zip(splits, again, strict=True))
+    other = fresh_splits(emotions, subjects, study, repeats=1, seed=6)
+    assert not np.array_equal(other[0].val, splits[0].val)

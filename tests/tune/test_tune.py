@@ -36,7 +36,7 @@ def smoke_study(local_ray, small_synthetic: Path, tmp_path_factory) -> Path:
     storage = tmp_path_factory.mktemp("runs")
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        args = study_args(small_synthetic, storage, "smoke", "--num-samples", "6")
+        args = study_args(small_synthetic, storage, "smoke", "--num-samples", "6", "--confirm", "0")
         assert tune_main([*args, "--optuna-dashboard"]) == 0
     (storage / "stdout.txt").write_text(printed.getvalue())
     return storage / "smoke"
@@ -130,7 +130,9 @@ def test_results_table_has_one_row_per_trial(smoke_study: Path):
     assert set(table["status"]) <= {"met-targets", "pruned", "finished"}
     assert (table["epochs"] >= 1).all() and (table["epochs"] <= 3).all()
     best = json.loads((smoke_study / "best_config.json").read_text())
-    assert best["trial_id"] == table.iloc[0]["trial_id"]
+    assert best["trial_id"] == table.iloc[0]["trial_id"]  # --confirm 0: the best single split
+    assert "confirmation" not in best and "confirmed_mean" not in table
+    assert not (smoke_study / "confirmation.json").exists()
     report = json.loads((smoke_study / "best" / "report.json").read_text())
     assert {"emotion", "au_at_0.5", "au_tuned_on_val"} <= set(report)
     assert (smoke_study / "best" / "model.keras").stat().st_size > 0
@@ -239,3 +241,72 @@ def test_interrupted_study_resumes_with_every_trial_once(
     assert sorted(t.value for t in done) == pytest.approx(sorted(table["score"]))
     lost = [t for t in trials if t.state != optuna.trial.TrialState.COMPLETE]
     assert all(t.state == optuna.trial.TrialState.FAIL and t.user_attrs for t in lost), lost
+
+
+def test_finalists_are_confirmed_on_fresh_splits_and_a_resume_goes_on_mid_confirmation(
+    small_synthetic: Path, tmp_path: Path
+):
+    args = study_args(
+        small_synthetic,
+        tmp_path,
+        "final",
+        "--num-samples",
+        "3",
+        "--finalists",
+        "2",
+        "--confirm",
+        "2",
+    )
+    driver = start_study(args)
+    saved = tmp_path / "final" / "confirmation.json"
+
+    def first_scores() -> list | None:
+        with contextlib.suppress(OSError, ValueError):
+            scores = [f["scores"] for f in json.loads(saved.read_text())["finalists"]]
+            return scores if any(s is not None for row in scores for s in row) else None
+        return None
+
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and driver.poll() is None and first_scores() is None:
+        time.sleep(0.2)
+    driver.send_signal(signal.SIGINT)
+    output, _ = driver.communicate(timeout=180)
+    assert driver.returncode == 130, output
+    assert "confirming 2 finalists (the top 2 by score)" in output, output
+    cut = json.loads(saved.read_text())
+    assert not cut["complete"]
+    done_before = {
+        (f["trial_id"], r): s for f in cut["finalists"] for r, s in enumerate(f["scores"]) if s
+    }
+    assert 0 < len(done_before) < 2 * len(cut["finalists"])
+
+    resumed = start_study(["--resume", "--name", "final", "--storage", str(tmp_path)])
+    output, _ = resumed.communicate(timeout=400)
+    assert resumed.returncode == 0, output
+    assert f"going on after {len(done_before)} saved" in output, output
+    final = json.loads(saved.read_text())
+    assert final["complete"] and final["cut_by_budget"] == 0
+    assert [f["trial_id"] for f in final["finalists"]] == [f["trial_id"] for f in cut["finalists"]]
+    for (trial_id, repeat), score in done_before.items():  # kept, not trained again
+        (kept,) = [f["scores"][repeat] for f in final["finalists"] if f["trial_id"] == trial_id]
+        assert kept == score
+    for run_line in re.findall(r"confirm (\w+) split (\d)/2: score", output):
+        assert (run_line[0], int(run_line[1]) - 1) not in done_before
+    # The study names its best by the confirmed mean, and best/ holds that trial.
+    best = json.loads((tmp_path / "final" / "best_config.json").read_text())
+    rows = best["confirmation"]
+    assert len(rows) == len(final["finalists"]) and best["picked_by"] == "confirmed mean"
+    assert sum(r["hand_tuned_start"] for r in rows) == 1
+    for row in rows:
+        assert len(row["confirmed_scores"]) == 2 and None not in row["confirmed_scores"]
+        assert row["confirmed_mean"] == pytest.approx(sum(row["confirmed_scores"]) / 2)
+        assert row["val_above_confirmed"] == pytest.approx(row["val_score"] - row["confirmed_mean"])
+    top = max(rows, key=lambda r: (r["confirmed_mean"], r["val_score"]))
+    assert best["trial_id"] == top["trial_id"]
+    report = json.loads((tmp_path / "final" / "best" / "report.json").read_text())
+    assert report["trial_id"] == top["trial_id"]
+    table = pd.read_csv(tmp_path / "final" / "results.csv", dtype={"trial_id": str})
+    confirmed = table.dropna(subset=["confirmed_mean"])
+    assert sorted(confirmed["trial_id"]) == sorted(r["trial_id"] for r in rows)
+    report_page = (tmp_path / "final" / "report" / "index.html").read_text()
+    assert "Finalists confirmed on fresh splits" in report_page

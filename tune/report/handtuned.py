@@ -23,7 +23,7 @@ from core.yardstick import LINEAR_PROBE
 from search_spaces import Choice, get
 
 from ..study import StudySettings
-from .inputs import BEST_CONFIG_FILE, read_json
+from .inputs import BEST_CONFIG_EXTRAS, BEST_CONFIG_FILE, read_json
 
 HAND_TUNED = ("base", "large_sample", "transfer")
 BUDGET_KEYS = ("input_size", "alpha", "sample_size", "max_epochs", "min_epochs", "patience")
@@ -120,11 +120,7 @@ def best_candidate(run_dir: Path, max_epochs: int | None = None) -> Candidate:
     if not path.is_file():
         raise DataError(f"{path}: missing; the study has no best trial yet")
     # A multi-objective study's file also holds its front: the best by score is what is trained.
-    config = {
-        k: v
-        for k, v in json.loads(path.read_text()).items()
-        if k not in ("trial_id", "objectives", "front")
-    }
+    config = {k: v for k, v in json.loads(path.read_text()).items() if k not in BEST_CONFIG_EXTRAS}
     try:
         check_known_keys(config, str(path))
     except ConfigError as error:

@@ -15,6 +15,8 @@ from core.files import TEXT_BYTES_LIMIT, read_bounded
 from ..study import STUDY_FILE, StudySettings
 
 BEST_CONFIG_FILE = "best_config.json"
+# best_config.json's keys that are not the config: which trial, how it was picked, the front.
+BEST_CONFIG_EXTRAS = ("trial_id", "picked_by", "confirmation", "objectives", "front")
 # What the report reads of every row (tune.results writes them all).
 RESULT_COLUMNS = ("trial_id", "order", "status", "epochs", "score")
 

@@ -271,6 +271,7 @@ def best_section(run_dir: Path, best: dict | None, report: dict | None, out: Pat
         return html.section("best", "Best trial", [html.note("No best trial with a checkpoint.")])
     trial_id = best["trial_id"]
     parts = [html.paragraph(f"Trial {trial_id}, best epoch {report.get('best_epoch')}; test set.")]
+    parts += confirmation_part(best)
     progress = _progress(run_dir / f"trial_{trial_id}" / "progress.csv")
     if progress is not None:
         parts.append(
@@ -320,6 +321,38 @@ def best_section(run_dir: Path, best: dict | None, report: dict | None, out: Pat
         *verdicts_part(report.get("comparisons", []), "each baseline"),
     ]
     return html.section("best", "Best trial", parts)
+
+
+def confirmation_part(best: Mapping[str, Any]) -> list[str]:
+    """The finalists' single-split scores beside their means on fresh splits: which one the
+    study named its best, and how far the single split flattered each (the winner's curse)."""
+    rows = best.get("confirmation")
+    if not rows:
+        return []
+    table = pd.DataFrame(
+        {
+            "trial": [
+                r["trial_id"] + (" (hand-tuned start)" if r["hand_tuned_start"] else "")
+                for r in rows
+            ],
+            "single-split score": [r["val_score"] for r in rows],
+            "fresh-split scores": [
+                ", ".join("-" if v is None else f"{v:.3f}" for v in r["confirmed_scores"])
+                for r in rows
+            ],
+            "confirmed mean": [r["confirmed_mean"] for r in rows],
+            "single split above the mean": [r["val_above_confirmed"] for r in rows],
+        }
+    )
+    return [
+        html.heading("Finalists confirmed on fresh splits"),
+        html.paragraph(
+            "After the search, the top trials by validation score and the hand-tuned start were "
+            "trained again on new train/validation partitions of the non-test subjects (test "
+            f"untouched). The best is picked by: {best.get('picked_by', 'confirmed mean')}."
+        ),
+        html.table(table),
+    ]
 
 
 def beside_baselines_table(report: Mapping[str, Any], name: str) -> pd.DataFrame:

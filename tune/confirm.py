@@ -1,0 +1,381 @@
+"""Finalists confirmed on fresh splits before a study names its best.
+
+A trial's score is its best epoch on one validation split of a few dozen images; the best of many
+such scores is biased up (the winner's curse) and two runs of one config differ by about 0.09.
+So, after the search, the top K trials by that score and the hand-tuned start are each trained
+again, as a trial trains, on R new subject-grouped train/validation partitions of the non-test
+subjects (new validation subjects, new seeds; the test part is never touched), as Ray tasks with
+a trial's resources. The finalist with the best mean over the splits every finalist finished is
+the study's best. Progress is kept in confirmation.json after each run, so an interrupted study
+goes on with its confirmation where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.dataset import TrainingData
+from core.errors import first_line
+from core.files import scratch_folder, use_process_scratch, write_json_atomically
+from core.preprocess import PreparedData
+from core.split import Split, fresh_splits
+
+from .ray_compat import grid_trials
+from .storage import join_storage, read_text, write_into
+from .study import StudySettings
+from .trial_status import trial_status
+
+CONFIRMATION_FILE = "confirmation.json"
+ENDED = ("met-targets", "finished")  # the trial trained to its own end: its checkpoint is whole
+SCORED = (*ENDED, "pruned", "cut-short")
+# A confirmation run's seed: apart from the trials' (the configs' default) and per repeat.
+SEED_BASE = 10_007
+
+
+@dataclass
+class Finalist:
+    """A trial confirmed again: its single-split score, its config, and its scores on the
+    fresh splits (None where a run has not finished)."""
+
+    trial_id: str
+    val_score: float
+    config: dict[str, Any]
+    hand_tuned_start: bool
+    ended: bool
+    scores: list[float | None] = field(default_factory=list)
+
+
+@dataclass
+class Confirmation:
+    """The finalists and their runs; `complete` once every run ended or the budget did."""
+
+    repeats: int
+    seed: int
+    finalists: list[Finalist]
+    complete: bool = False
+    cut_by_budget: int = 0  # runs the study's budget left unrun or cut short
+    seconds: float = 0.0
+
+    def common_repeats(self) -> list[int]:
+        """The splits every scored finalist finished: means over them compare like with like."""
+        scored = [f for f in self.finalists if any(s is not None for s in f.scores)]
+        return [
+            r
+            for r in range(self.repeats)
+            if scored and all(f.scores[r] is not None for f in scored)
+        ]
+
+    def mean_of(self, finalist: Finalist) -> float | None:
+        """The finalist's confirmed mean over the common splits; None without one."""
+        common = self.common_repeats()
+        values = [finalist.scores[r] for r in common if finalist.scores[r] is not None]
+        return sum(values) / len(values) if values and len(values) == len(common) else None
+
+    def pick(self) -> Finalist | None:
+        """The finalist with the best confirmed mean (ties: the better single-split score)."""
+        means = [(self.mean_of(f), f.val_score, f) for f in self.finalists]
+        ranked = [entry for entry in means if entry[0] is not None]
+        return max(ranked, key=lambda entry: entry[:2])[2] if ranked else None
+
+    def rows(self) -> list[dict[str, Any]]:
+        """best_config.json's "confirmation": each finalist's single-split score, confirmed
+        scores and mean, and how far the single split sat above the mean (the winner's curse)."""
+        rows = []
+        for finalist in self.finalists:
+            mean = self.mean_of(finalist)
+            rows.append(
+                {
+                    "trial_id": finalist.trial_id,
+                    "hand_tuned_start": finalist.hand_tuned_start,
+                    "val_score": finalist.val_score,
+                    "confirmed_scores": finalist.scores,
+                    "confirmed_mean": mean,
+                    "val_above_confirmed": None if mean is None else finalist.val_score - mean,
+                }
+            )
+        return rows
+
+    def to_json(self) -> dict[str, Any]:
+        """confirmation.json's content."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, payload: Mapping[str, Any]) -> Confirmation:
+        """The saved confirmation (as `to_json` wrote it)."""
+        finalists = [Finalist(**item) for item in payload["finalists"]]
+        return cls(**{**payload, "finalists": finalists})
+
+
+def pick_finalists(grid, settings: StudySettings) -> list[Finalist]:
+    """The top `settings.finalists` trials by score and the hand-tuned start (when the study
+    tried it and it scored), best first."""
+    space = settings.resolved_space()
+    start = dict(space.start) if not settings.no_hand_tuned_start else None
+    scored = [
+        t
+        for t in grid_trials(grid)
+        if trial_status(t) in SCORED and _finite((t.last_result or {}).get("score"))
+    ]
+    ranked = sorted(scored, key=lambda t: -t.last_result["score"])  # stable: creation order
+    is_start = {
+        t.trial_id: start is not None and all(t.config.get(k) == v for k, v in start.items())
+        for t in scored
+    }
+    first_start = next((t for t in scored if is_start[t.trial_id]), None)
+    chosen = ranked[: settings.finalists]
+    if first_start is not None and first_start not in chosen:
+        chosen.append(first_start)
+    return [
+        Finalist(
+            trial_id=t.trial_id,
+            val_score=float(t.last_result["score"]),
+            config=dict(t.config),
+            hand_tuned_start=t is first_start,
+            ended=trial_status(t) in ENDED,
+            scores=[None] * settings.confirm,
+        )
+        for t in chosen
+    ]
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def load_confirmation(settings: StudySettings) -> Confirmation | None:
+    """The study's saved confirmation, or None (none yet, or a file this version cannot read)."""
+    text = read_text(join_storage(settings.experiment_path, CONFIRMATION_FILE))
+    if text is None:
+        return None
+    try:
+        return Confirmation.from_json(json.loads(text))
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def save_confirmation(settings: StudySettings, confirmation: Confirmation) -> None:
+    """confirmation.json in the study folder (local or remote), whole or not at all."""
+    write_into(
+        settings.experiment_path,
+        lambda folder: write_json_atomically(folder / CONFIRMATION_FILE, confirmation.to_json()),
+    )
+
+
+def resumed_or_new(
+    settings: StudySettings, finalists: list[Finalist], trial_ids: set[str]
+) -> Confirmation:
+    """The saved confirmation when it is this study's (a resumed study goes on with its finalists,
+    even where ties among the scores would order them otherwise now), else a new one."""
+    saved = load_confirmation(settings)
+    if (
+        saved is not None
+        and saved.repeats == settings.confirm
+        and saved.seed == settings.seed
+        and all(f.trial_id in trial_ids and len(f.scores) == saved.repeats for f in saved.finalists)
+    ):
+        return saved
+    return Confirmation(repeats=settings.confirm, seed=settings.seed, finalists=finalists)
+
+
+def run_config(finalist: Finalist, seed: int, repeat: int) -> dict[str, Any]:
+    """The finalist's config for one confirmation run: its own seed per repeat."""
+    return {**finalist.config, "seed": SEED_BASE + 1000 * seed + repeat}
+
+
+def train_on_split(
+    config: dict[str, Any], prepared: PreparedData, split: Split, threads: int, keep_model: bool
+) -> dict[str, Any]:
+    """One training run on a Ray worker: the best epoch's combined validation score (the trial's
+    score), and with `keep_model` the best model's .keras bytes."""
+    from core.config import combined_score
+    from core.loop import train
+
+    from .gpu import configure_gpu
+    from .trainable import DRIVER_PID_ENV, worker_scratch_job
+
+    use_process_scratch(worker_scratch_job(os.environ.get(DRIVER_PID_ENV, "any")))
+    configure_gpu(config)
+    result = train(
+        {**config, "threads": threads}, TrainingData(prepared, split), verbose=False, warm=True
+    )
+    best = {key: values[result.best_epoch - 1] for key, values in result.history.items()}
+    outcome: dict[str, Any] = {
+        "score": combined_score(best),
+        "epochs": result.epochs,
+        "seconds": result.seconds,
+    }
+    if keep_model:
+        with scratch_folder("confirm") as folder:
+            result.model.save(folder / "model.keras")
+            outcome["model"] = (folder / "model.keras").read_bytes()
+    return outcome
+
+
+def confirm(
+    settings: StudySettings,
+    data: TrainingData,
+    confirmation: Confirmation,
+    deadline: float | None,
+    interrupted: Callable[[], bool],
+) -> Confirmation:
+    """Run the confirmation's missing runs (repeat by repeat, so a budget cut leaves every
+    finalist with the same splits) until done, the deadline or an interruption; saved after each."""
+    import ray
+
+    splits = fresh_splits(
+        data.prepared.emotions,
+        data.prepared.subjects,
+        data.split,
+        repeats=confirmation.repeats,
+        seed=confirmation.seed,
+    )
+    remote = ray.remote(train_on_split).options(
+        num_cpus=settings.cpus_per_trial,
+        num_gpus=settings.gpus_per_trial,
+        max_retries=settings.max_failures,
+    )
+    threads = max(1, int(settings.cpus_per_trial))
+    prepared = ray.put(data.prepared)
+    pending = {}
+    for repeat, split in enumerate(splits):
+        for finalist in confirmation.finalists:
+            if finalist.scores[repeat] is None:
+                config = run_config(finalist, confirmation.seed, repeat)
+                ref = remote.remote(config, prepared, split, threads, False)
+                pending[ref] = (finalist, repeat)
+    total = len(confirmation.finalists) * confirmation.repeats
+    started = time.monotonic()
+    while pending:
+        if interrupted() or (deadline is not None and time.monotonic() > deadline):
+            break
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+        for ref in ready:
+            finalist, repeat = pending.pop(ref)
+            _record(ref, finalist, repeat, confirmation)
+            save_confirmation(settings, confirmation)
+            done = sum(s is not None for f in confirmation.finalists for s in f.scores)
+            print(
+                f"{_run_line(finalist, repeat, confirmation.repeats)} | {done}/{total} done",
+                flush=True,
+            )
+    for ref in pending:
+        ray.cancel(ref, force=True)
+    confirmation.seconds += time.monotonic() - started
+    if not interrupted():
+        confirmation.complete = True
+        confirmation.cut_by_budget = len(pending)
+    save_confirmation(settings, confirmation)
+    return confirmation
+
+
+def _record(ref, finalist: Finalist, repeat: int, confirmation: Confirmation) -> None:
+    import ray
+
+    try:
+        finalist.scores[repeat] = float(ray.get(ref)["score"])
+    except ray.exceptions.RayError as error:  # kept as not run: the others still compare
+        print(
+            f"confirm {finalist.trial_id} split {repeat + 1}: failed ({first_line(error)})",
+            flush=True,
+        )
+
+
+def _run_line(finalist: Finalist, repeat: int, repeats: int) -> str:
+    score = finalist.scores[repeat]
+    shown = "failed" if score is None else f"score {score:.3f}"
+    return (
+        f"confirm {finalist.trial_id} split {repeat + 1}/{repeats}: {shown} "
+        f"(single split {finalist.val_score:.3f})"
+    )
+
+
+def retrain_on_study_split(
+    settings: StudySettings, data: TrainingData, finalist: Finalist, folder: Path
+) -> Path:
+    """The pick's model trained as its trial would have been, to its end, on the study's own
+    split (a pruned or cut-short trial's checkpoint is a partial training): `folder/model.keras`."""
+    import ray
+
+    remote = ray.remote(train_on_split).options(
+        num_cpus=settings.cpus_per_trial, num_gpus=settings.gpus_per_trial
+    )
+    threads = max(1, int(settings.cpus_per_trial))
+    outcome = ray.get(remote.remote(finalist.config, data.prepared, data.split, threads, True))
+    path = folder / "model.keras"
+    path.write_bytes(outcome["model"])
+    return path
+
+
+def confirmation_summary(confirmation: Confirmation) -> str:
+    """What the terminal says once the finalists are confirmed: each one's single-split score,
+    confirmed mean and the gap, and which one the study names its best."""
+    common = confirmation.common_repeats()
+    lines = [
+        f"finalists confirmed on {len(common)} fresh split(s) of the non-test subjects "
+        f"({confirmation.seconds:.0f} s):"
+    ]
+    for row in confirmation.rows():
+        mean = row["confirmed_mean"]
+        start = " (hand-tuned start)" if row["hand_tuned_start"] else ""
+        confirmed = (
+            "not confirmed"
+            if mean is None
+            else f"confirmed mean {mean:.3f} (single split {row['val_above_confirmed']:+.3f})"
+        )
+        lines.append(
+            f"  {row['trial_id']}{start}: single split {row['val_score']:.3f}, {confirmed}"
+        )
+    if confirmation.cut_by_budget:
+        lines.append(f"  {confirmation.cut_by_budget} run(s) did not fit the study's time budget")
+    return "\n".join(lines)
+
+
+def confirm_study(
+    settings: StudySettings,
+    grid,
+    data: TrainingData,
+    search_started: float,
+    resumed: bool,
+    interrupted: Callable[[], bool],
+) -> Confirmation | None:
+    """Confirm the study's finalists (or go on with a saved confirmation of the same ones) within
+    what is left of its time budget, and at least its reserved share; None with fewer than two
+    finalists (nothing to choose between)."""
+    finalists = pick_finalists(grid, settings)
+    if len(finalists) < 2:
+        print("confirmation skipped: fewer than two trials scored", flush=True)
+        return None
+    trial_ids = {t.trial_id for t in grid_trials(grid)}
+    confirmation = resumed_or_new(settings, finalists, trial_ids)
+    if confirmation.complete:
+        return confirmation
+    deadline, budget = None, ""
+    if settings.time_budget_s is not None:
+        reserve = settings.time_budget_s * settings.confirm_share
+        left = search_started + settings.time_budget_s - time.monotonic()
+        seconds = reserve if resumed else max(left, reserve)
+        deadline = time.monotonic() + seconds
+        budget = (
+            f"; {settings.confirm_share:.0%} of the {settings.time_budget_s:g} s budget was kept "
+            f"for it, {seconds:.0f} s left"
+        )
+    done = sum(s is not None for f in confirmation.finalists for s in f.scores)
+    went_on = f", going on after {done} saved" if done else ""
+    count = len(confirmation.finalists)
+    added = count > settings.finalists  # the start, beyond the top K
+    print(
+        f"confirming {count} finalists (the top {settings.finalists} by score"
+        f"{' and the hand-tuned start' if added else ''}) on {confirmation.repeats} fresh "
+        f"split(s) of the non-test subjects{went_on}{budget}",
+        flush=True,
+    )
+    confirm(settings, data, confirmation, deadline, interrupted)
+    print(confirmation_summary(confirmation), flush=True)
+    return confirmation
