@@ -192,7 +192,9 @@ def run_study(job: Job, outcome: Outcome) -> None:
 
     name = f"{job.tool}-seed{job.seed}"
     argv = ["--space", job.space, "--seed", str(job.seed), "--name", name]
-    argv += ["--storage", str(job.out / "runs"), "--no-report"]
+    # The race compares searches: the whole budget searches, as the peers' does, and the best is
+    # the best single-split score, as theirs is (no finalists confirmed after it).
+    argv += ["--storage", str(job.out / "runs"), "--no-report", "--confirm", "0"]
     argv += ["--num-samples", str(job.max_trials), "--time-budget", str(job.budget_s)]
     argv += [arg for k, v in job.targets.items() for arg in ("--target", f"{k}={v}")]
     if job.data:

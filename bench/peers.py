@@ -30,6 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from peer_runners import ALL_TOOLS, TOOLS  # bench/ is on sys.path when this file runs
+from peer_stats import (
+    ahead_lines,
+    format_paired,
+    jsonable,
+    median_interval,
+    paired_difference,
+    shown_interval,
+)
 
 HERE = Path(__file__).resolve().parent
 RUNNER = HERE / "peer_runners.py"
@@ -102,18 +110,28 @@ def best_by(curve: list[list[float]], seconds: float) -> float:
     return max((score for at, score in curve if at <= seconds), default=-math.inf)
 
 
+def by_seed(runs: list[Run], tool: str, seconds: float) -> dict[int, float]:
+    """Each seed's best-so-far of `tool` within `seconds` of the launch."""
+    return {
+        int(r.outcome["seed"]): best_by(r.outcome.get("curve", []), seconds)
+        for r in runs
+        if r.tool == tool
+    }
+
+
 def anytime(runs: list[Run], budget_s: float) -> list[dict[str, Any]]:
     """Per tool, the median over seeds of the best-so-far validation score at each budget point
-    (time since the launch, so start-up is spent budget), and at the run's end."""
+    (time since the launch, so start-up is spent budget), and at the run's end; "intervals":
+    each median's 95% bootstrap interval over seeds (peer_stats)."""
     rows = []
     for tool in ALL_TOOLS:
-        mine = [r for r in runs if r.tool == tool]
-        if mine:
-            row: dict[str, Any] = {"tool": tool}
-            for fraction in BUDGET_POINTS:
-                at = fraction * budget_s
-                row[fraction] = median([best_by(r.outcome.get("curve", []), at) for r in mine])
-            row["end"] = median([best_by(r.outcome.get("curve", []), math.inf) for r in mine])
+        if any(r.tool == tool for r in runs):
+            row: dict[str, Any] = {"tool": tool, "intervals": {}}
+            for point in (*BUDGET_POINTS, "end"):
+                at = _seconds(point, budget_s)
+                values = [best_by(r.outcome.get("curve", []), at) for r in runs if r.tool == tool]
+                row[point] = median(values)
+                row["intervals"][point] = median_interval(values)
             rows.append(row)
     floors = [r.outcome["score_floor"] for r in runs if r.outcome.get("score_floor") is not None]
     if floors:  # the same at every point: a model that learns nothing scores it from the start
@@ -121,9 +139,34 @@ def anytime(runs: list[Run], budget_s: float) -> list[dict[str, Any]]:
     return rows
 
 
+def _seconds(point: float | str, budget_s: float) -> float:
+    return math.inf if point == "end" else float(point) * budget_s
+
+
+def paired(runs: list[Run], budget_s: float) -> list[dict[str, Any]]:
+    """Ours against each peer at each budget point and the run's end: the median over seeds of
+    the paired difference in best-so-far, its interval and the verdict (peer_stats)."""
+    floors = [r.outcome["score_floor"] for r in runs if r.outcome.get("score_floor") is not None]
+    floor = median(floors) if floors else 0.0
+    rows = []
+    peers = [t for t in TOOLS if t != "ours" and any(r.tool == t for r in runs)]
+    for tool in peers if any(r.tool == "ours" for r in runs) else []:
+        row: dict[str, Any] = {"peer": tool}
+        for point in (*BUDGET_POINTS, "end"):
+            at = _seconds(point, budget_s)
+            row[point] = paired_difference(
+                by_seed(runs, "ours", at), by_seed(runs, tool, at), floor
+            )
+        rows.append(row)
+    return rows
+
+
 def format_anytime(rows: list[dict[str, Any]], budget_s: float) -> str:
-    def shown(value: float) -> str:
-        return f"{value:.3f}" if math.isfinite(value) else "none yet"
+    def cell(row: dict[str, Any], point: float | str) -> str:
+        value = row[point]
+        if not math.isfinite(value):
+            return "none yet"
+        return f"{value:.3f}{shown_interval(row.get('intervals', {}).get(point))}"
 
     columns = [f"{fraction:.0%} ({fraction * budget_s:.0f} s)" for fraction in BUDGET_POINTS]
     lines = [
@@ -131,7 +174,7 @@ def format_anytime(rows: list[dict[str, Any]], budget_s: float) -> str:
         "|---|" + "---:|" * (len(columns) + 1),
     ]
     for row in rows:
-        values = [shown(row[fraction]) for fraction in BUDGET_POINTS] + [shown(row["end"])]
+        values = [cell(row, point) for point in (*BUDGET_POINTS, "end")]
         lines.append(f"| {row['tool']} | " + " | ".join(values) + " |")
     return "\n".join(lines)
 
@@ -307,12 +350,21 @@ def main(argv: list[str] | None = None) -> int:
             )
     rows = summarise(runs)
     best_so_far = anytime(runs, args.budget_s)
-    tables = [format_table(rows), format_anytime(best_so_far, args.budget_s)]
+    differences = paired(runs, args.budget_s)
+    tables = [
+        format_table(rows),
+        format_anytime(best_so_far, args.budget_s),
+        format_paired(differences, BUDGET_POINTS),
+    ]
     goals = [*goal_lines(rows), anytime_goal(best_so_far), floor_line(best_so_far)]
+    goals += ahead_lines(differences)
     text = "\n\n".join(tables) + "\n\n" + "\n".join(goals) + "\n"
     print(text, end="")
     records = [{**r.outcome, "wall_s": r.wall_s, "cpu_s": r.cpu_s} for r in runs]
     (args.out / "runs.json").write_text(json.dumps(records, indent=2))
+    (args.out / "anytime.json").write_text(
+        json.dumps(jsonable({"anytime": best_so_far, "paired": differences}), indent=2)
+    )
     (args.out / "table.md").write_text(text)
     return 0
 

@@ -48,6 +48,13 @@ def test_peers_benchmark_runs_every_tool_in_tiny_mode(small_synthetic: Path, tmp
     assert f"| {peers.FLOOR_ROW} | {runs[0]['score_floor']:.3f} |" in table
     assert f"above the floor ({runs[0]['score_floor']:.3f}: majority emotion, every AU)" in table
     assert table.splitlines()[0] in done.stdout
+    # One seed: medians without intervals, and ours against each peer "too few seeds".
+    assert "| ours − peer (paired by seed) | 25% | 50% | 75% | 100% | run's end |" in table
+    assert "ours vs optuna at 100% of the budget: " in table and "too few seeds" in table
+    text = (tmp_path / "anytime.json").read_text()
+    anytime = json.loads(text, parse_constant=lambda word: pytest.fail(f"not strict JSON: {word}"))
+    assert {row["tool"] for row in anytime["anytime"]} >= set(peers.TOOLS)
+    assert {row["peer"] for row in anytime["paired"]} == set(peers.TOOLS) - {"ours"}
 
 
 @pytest.fixture
@@ -105,10 +112,60 @@ def test_the_anytime_table_takes_medians_of_the_best_so_far_and_names_every_lead
     assert goal.startswith("goal ours best-so-far >= every peer's at every budget point: NOT met")
     assert "optuna at 25% (0.350 > -inf)" in goal and "optuna at 50%" in goal
     assert "optuna at 100%" not in goal
+    # Each median with its bootstrap interval over seeds where every seed had found something.
+    assert rows["ours"]["intervals"][0.25] is None and rows["ours"]["intervals"][0.5] is None
+    assert rows["ours"]["intervals"][1.0] == [pytest.approx(0.3), pytest.approx(0.6)]
     table = peers.format_anytime(list(rows.values()), budget_s=100)
-    assert "| ours | none yet | 0.200 | 0.400 | 0.500 | 0.500 |" in table
+    assert (
+        "| ours | none yet | 0.200 | 0.400 | 0.500 [0.300, 0.600] | 0.500 [0.300, 0.600] |" in table
+    )
     assert f"| {peers.FLOOR_ROW} | 0.300 | 0.300 | 0.300 | 0.300 | 0.300 |" in table
     assert peers.floor_line(list(rows.values())) == (
         "above the floor (0.300: majority emotion, every AU) at 100% of the budget: ours, optuna;"
         " at or below it: none"
     )
+
+
+def test_ours_is_ahead_of_a_peer_only_when_the_paired_interval_over_enough_seeds_excludes_0(peers):
+    def run(tool: str, seed: int, score: float):
+        outcome = {"tool": tool, "seed": seed, "curve": [(10, score)], "score_floor": 0.3}
+        return peers.Run(outcome=outcome, wall_s=1, cpu_s=1)
+
+    # ours beats optuna by 0.05-0.09 on every one of six seeds: ahead, paired by seed, although
+    # the seeds' spread (0.2) dwarfs the gap (unpaired medians would overlap).
+    runs = [run("ours", s, 0.4 + 0.04 * s + 0.05 + 0.008 * s) for s in range(6)]
+    runs += [run("optuna", s, 0.4 + 0.04 * s) for s in range(6)]
+    runs += [run("kt-bayes", s, 0.4 + 0.04 * s + (0.1 if s % 2 else -0.1)) for s in range(6)]
+    rows = {row["peer"]: row for row in peers.paired(runs, budget_s=100)}
+    optuna, bayes = rows["optuna"], rows["kt-bayes"]
+    assert optuna[1.0]["verdict"] == "ahead" and optuna[1.0]["interval"][0] > 0
+    assert optuna[1.0]["difference"] == pytest.approx(0.05 + 0.008 * 2.5)
+    assert bayes[1.0]["verdict"] == "no clear difference"
+    assert bayes[1.0]["interval"][0] < 0 < bayes[1.0]["interval"][1]
+    # The same gap on three seeds is "too few seeds", whatever the interval says.
+    (three,) = peers.paired(
+        [r for r in runs if r.outcome["seed"] < 3 and r.tool != "kt-bayes"], 100
+    )
+    assert three[1.0]["verdict"] == "too few seeds"
+    # A tool with nothing yet counts as the floor, so a difference is still a number.
+    late = [run("ours", s, 0.5) for s in range(5)] + [
+        peers.Run({"tool": "optuna", "seed": s, "curve": [(500, 0.9)], "score_floor": 0.3}, 1, 1)
+        for s in range(5)
+    ]
+    (cell,) = peers.paired(late, budget_s=100)
+    assert cell[1.0]["difference"] == pytest.approx(0.2) and cell[1.0]["verdict"] == "ahead"
+    assert cell["end"]["verdict"] == "behind"
+    (line,) = [x for x in peers.ahead_lines(peers.paired(runs, 100)) if "optuna" in x]
+    assert line.startswith("ours vs optuna at 100% of the budget: +0.070 [+0.")
+    assert line.endswith("over 6 seeds, ahead")
+    table = peers.format_paired(peers.paired(runs, 100), peers.BUDGET_POINTS)
+    assert "| optuna | +0.070 [+0." in table and "| kt-bayes | " in table
+
+
+def test_a_model_compared_with_itself_is_no_clear_difference(peers):
+    from peer_stats import paired_difference
+
+    same = {s: 0.3 + 0.1 * s for s in range(6)}
+    cell = paired_difference(same, dict(same), floor=0.3)
+    assert cell["difference"] == 0 and cell["interval"] == [0, 0]
+    assert cell["verdict"] == "no clear difference"
