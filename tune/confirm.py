@@ -113,22 +113,35 @@ class Confirmation:
         return cls(**{**payload, "finalists": finalists})
 
 
+def hand_tuned_start(trials: list[Any], settings: StudySettings):
+    """The study's trial of its space's hand-tuned start (the first with those values), or None
+    (the study skipped it, or it never scored)."""
+    if settings.no_hand_tuned_start:
+        return None
+    start = settings.resolved_space().start
+    return next(
+        (
+            t
+            for t in trials
+            if trial_status(t) in SCORED
+            and _finite((t.last_result or {}).get("score"))
+            and all(t.config.get(key) == value for key, value in start.items())
+        ),
+        None,
+    )
+
+
 def pick_finalists(grid, settings: StudySettings) -> list[Finalist]:
     """The top `settings.finalists` trials by score and the hand-tuned start (when the study
     tried it and it scored), best first."""
-    space = settings.resolved_space()
-    start = dict(space.start) if not settings.no_hand_tuned_start else None
+    trials = grid_trials(grid)
     scored = [
         t
-        for t in grid_trials(grid)
+        for t in trials
         if trial_status(t) in SCORED and _finite((t.last_result or {}).get("score"))
     ]
     ranked = sorted(scored, key=lambda t: -t.last_result["score"])  # stable: creation order
-    is_start = {
-        t.trial_id: start is not None and all(t.config.get(k) == v for k, v in start.items())
-        for t in scored
-    }
-    first_start = next((t for t in scored if is_start[t.trial_id]), None)
+    first_start = hand_tuned_start(trials, settings)
     chosen = ranked[: settings.finalists]
     if first_start is not None and first_start not in chosen:
         chosen.append(first_start)

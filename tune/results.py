@@ -12,7 +12,7 @@ from core.dataset import TrainingData
 from core.files import replace_atomically, scratch_folder, write_json_atomically
 from search_spaces import get
 
-from .confirm import Confirmation, retrain_on_study_split
+from .confirm import Confirmation, hand_tuned_start, retrain_on_study_split
 from .objectives import OBJECTIVES, pareto_front
 from .ray_compat import grid_trials
 from .storage import write_into
@@ -127,10 +127,54 @@ def best_trial(grid):
     return max(scored, key=lambda t: t.last_result["score"], default=None)
 
 
+def checkpoint_model(checkpoint):
+    """The model a trial's checkpoint holds (its best epoch's), loaded safely."""
+    import keras
+
+    import core.models  # noqa: F401  registers the custom loss and AU metrics load_model needs
+
+    from .trainable import CHECKPOINT_MODEL
+
+    with checkpoint.checkpoint.as_directory() as folder:
+        return keras.models.load_model(Path(folder) / CHECKPOINT_MODEL, safe_mode=True)
+
+
+HAND_TUNED_START = "hand_tuned_start"
+
+
+def compare_with_start(report: dict, best, start, data: TrainingData) -> None:
+    """The best against the study's hand-tuned start on the same test images, paired, added to
+    the report's comparisons (the terminal and the page say it in words); "hand_tuned_start"
+    names the trial, how its training ended, and its test figures."""
+    from core.loop import evaluate_on_test
+    from core.outputs import outputs_in
+    from core.verdicts import compare
+
+    report["hand_tuned_start"] = {"trial_id": start.trial_id, "status": trial_status(start)}
+    checkpoint = start.run_metadata.checkpoint_manager.latest_checkpoint_result
+    if start.trial_id == best.trial_id or checkpoint is None:
+        return
+    theirs = evaluate_on_test(checkpoint_model(checkpoint), start.config, data)
+    ours = outputs_in(report)
+    if ours is not None:
+        report["comparisons"] = report.get("comparisons", []) + compare(
+            ours, outputs_in(theirs), HAND_TUNED_START
+        )
+    report["hand_tuned_start"]["test"] = {
+        key: theirs[key] for key in ("emotion", "au_tuned_on_val", "intervals") if key in theirs
+    }
+
+
 def export_best(
-    trial, data: TrainingData, out: Path, seed: int = 0, model_file: Path | None = None
+    trial,
+    data: TrainingData,
+    out: Path,
+    seed: int = 0,
+    model_file: Path | None = None,
+    start=None,
 ) -> dict | None:
-    """The best trial's best-epoch model and its test report (thresholds tuned on validation).
+    """The best trial's best-epoch model and its test report (thresholds tuned on validation),
+    paired with the hand-tuned `start` trial's when given.
     `model_file`: its model trained again to its end (a pruned trial the confirmation picked)."""
     checkpoint = trial.run_metadata.checkpoint_manager.latest_checkpoint_result
     if checkpoint is None and model_file is None:
@@ -146,14 +190,13 @@ def export_best(
     from core.thresholds import write_thresholds
     from core.yardstick import add_baselines, format_beside_baselines
 
-    from .trainable import CHECKPOINT_MODEL
-
     if model_file is not None:
         model = keras.models.load_model(model_file, safe_mode=True)
     else:
-        with checkpoint.checkpoint.as_directory() as folder:
-            model = keras.models.load_model(Path(folder) / CHECKPOINT_MODEL, safe_mode=True)
+        model = checkpoint_model(checkpoint)
     report = add_baselines(evaluate_on_test(model, trial.config, data), data, seed=seed)
+    if start is not None:
+        compare_with_start(report, trial, start, data)
     report["trial_id"] = trial.trial_id
     report["best_epoch"] = trial.last_result.get("best_epoch")
     replace_atomically(out / "model.keras", model.save)
@@ -161,6 +204,8 @@ def export_best(
     write_thresholds(out, report, trial.config, data.prepared)
     print(format_report(report))
     print(format_beside_baselines(report, name=f"best trial {trial.trial_id}"))
+    if report.get("hand_tuned_start", {}).get("trial_id") == trial.trial_id:
+        print(f"best trial {trial.trial_id} is the hand-tuned start itself")
     return report
 
 
@@ -226,7 +271,8 @@ def finish_study(
                     f"training {pick.trial_id} to its end on the study's split (it was cut short)"
                 )
                 model_file = retrain_on_study_split(settings, data, pick, scratch)
-            report = export_best(best, data, out / "best", settings.seed, model_file)
+            start = hand_tuned_start(grid_trials(grid), settings)
+            report = export_best(best, data, out / "best", settings.seed, model_file, start)
         confirmed = next(
             (r for r in best_config.get("confirmation", ()) if r["trial_id"] == best.trial_id), None
         )

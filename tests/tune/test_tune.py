@@ -305,6 +305,16 @@ def test_finalists_are_confirmed_on_fresh_splits_and_a_resume_goes_on_mid_confir
     assert best["trial_id"] == top["trial_id"]
     report = json.loads((tmp_path / "final" / "best" / "report.json").read_text())
     assert report["trial_id"] == top["trial_id"]
+    # ... and the terminal says, paired on the test images, how it compares with the start.
+    (start,) = [r["trial_id"] for r in rows if r["hand_tuned_start"]]
+    assert report["hand_tuned_start"]["trial_id"] == start
+    against = {row["against"] for row in report["comparisons"]}
+    if start == top["trial_id"]:
+        assert f"best trial {start} is the hand-tuned start itself" in output
+        assert "hand_tuned_start" not in against
+    else:
+        assert "hand_tuned_start" in against
+        assert f"best trial {top['trial_id']} vs hand tuned start: emotion acc " in output
     table = pd.read_csv(tmp_path / "final" / "results.csv", dtype={"trial_id": str})
     confirmed = table.dropna(subset=["confirmed_mean"])
     assert sorted(confirmed["trial_id"]) == sorted(r["trial_id"] for r in rows)
