@@ -386,16 +386,9 @@ def run_command(args, parser: Parser, held: contextlib.ExitStack) -> int:
 
     for name in settings.named_weights():  # trials never fetch: the driver does, once
         fetch_weights(named(name))
-    from core.dataset import data_summary, load_training_data
-    from core.labels import DEFAULT_AUS
+    from core.dataset import data_summary
 
-    data = load_training_data(
-        settings.data,
-        seed=settings.seed,
-        aus=tuple(settings.aus or DEFAULT_AUS),
-        allow_outside_root=settings.allow_outside_root,
-        detector=settings.detector,
-    )
+    data = settings.load_data()
     print(data_summary(data), flush=True)
     from core.yardstick import validation_floors
 

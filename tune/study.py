@@ -8,7 +8,7 @@ import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import ConfigError, shortened
 from core.faces import DEFAULT_DETECTOR, LEGACY_DETECTOR
@@ -17,6 +17,9 @@ from search_spaces import SearchSpace, get
 from search_spaces.domains import STUDY_CAPS
 
 from .storage import join_storage, read_text, write_into
+
+if TYPE_CHECKING:
+    from core.dataset import TrainingData
 
 STUDY_FILE = "study.json"
 
@@ -119,6 +122,21 @@ class StudySettings:
     def effective_targets(self) -> dict[str, float]:
         """The targets trials stop on: this study's own, else the space's."""
         return dict(self.resolved_space().fixed.get("targets", {}))
+
+    def load_data(self, progress: bool = True) -> TrainingData:
+        """The study's data and split, as every part of it sees them: the same source, seed,
+        AUs, face detector and path rule (the run, the report and cross-validation)."""
+        from core.dataset import load_training_data
+        from core.labels import DEFAULT_AUS
+
+        return load_training_data(
+            self.data,
+            seed=self.seed,
+            aus=tuple(self.aus or DEFAULT_AUS),
+            detector=self.detector,
+            allow_outside_root=self.allow_outside_root,
+            progress=progress,
+        )
 
     def search_budget_s(self) -> float | None:
         """The search's share of the time budget: the rest is kept for confirming finalists."""

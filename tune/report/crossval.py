@@ -182,16 +182,7 @@ def evaluate(args: argparse.Namespace) -> int:
     candidates = [c for c in candidates if c.config is not None]
     if not candidates:
         raise ConfigError(f"--configs: nothing to evaluate ({'; '.join(skipped.values())})")
-    from core.dataset import load_training_data
-    from core.labels import DEFAULT_AUS
-
-    data = load_training_data(
-        settings.data,
-        seed=settings.seed,
-        aus=tuple(settings.aus or DEFAULT_AUS),
-        detector=settings.detector,
-        allow_outside_root=settings.allow_outside_root,
-    )
+    data = settings.load_data()
     seed = settings.seed if args.seed is None else args.seed
     prepared = data.prepared
     # Nested: the best config was chosen on the study's validation subjects, so they never sit

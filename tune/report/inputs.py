@@ -58,18 +58,8 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 def load_data(settings: StudySettings) -> tuple[TrainingData | None, str | None]:
     """The study's data and split (same seed); a source that is gone only loses its sections."""
-    from core.dataset import load_training_data
-    from core.labels import DEFAULT_AUS
-
     try:
-        data = load_training_data(
-            settings.data,
-            seed=settings.seed,
-            aus=tuple(settings.aus or DEFAULT_AUS),
-            detector=settings.detector,
-            allow_outside_root=settings.allow_outside_root,
-            progress=False,
-        )
+        data = settings.load_data(progress=False)
     except DataError as error:
         return None, str(error)
     return data, None
