@@ -85,7 +85,6 @@ def non_negative_float(text: str) -> float:
 
 
 MAX_SEED = 2**31 - 1  # splits add the fold number to it; TensorFlow takes 31-bit seeds
-MAX_PREPARED_SIZE = 2048  # 560 squares of 2048 px are 2.3 GB; larger is a typo, not a plan
 
 
 def data_path(text: str) -> str:

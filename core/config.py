@@ -30,7 +30,7 @@ LOSS_KEYS: tuple[str, ...] = ("loss", "emotion_loss", "au_loss")
 # Targets are minimums on validation metrics where higher is better; a trial that meets them all
 # stops. The default pairs emotion accuracy with AU macro F1, which a model that detects no AU
 # (F1 0) or every AU (F1 = 2p / (1 + p), about 0.35 on CK+-like rates) cannot meet.
-# AU_F1_TARGET is calibrated on the built-in set (bench/README.md, "The yardstick"): the all-present
+# AU_F1_TARGET is calibrated on the built-in set (bench/HISTORY.md, "The yardstick"): all-present
 # floor there is 0.35 on validation; the hand-tuned large_sample config under the CPU caps reaches
 # 0.40 at epoch 15 with balanced AU weights (and stays near 0.2, under the floor, without them).
 AU_F1_TARGET = 0.40

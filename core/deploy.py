@@ -21,7 +21,7 @@ import numpy as np
 
 from .files import scratch_folder
 from .metrics import au_metrics
-from .predict import BATCH
+from .predictor import BATCH
 from .tflite_model import OUTPUTS, TFLITE_FILE, LiteModel, quiet_lite
 
 FLOAT32, INT8 = "float32", "int8"

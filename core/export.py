@@ -32,7 +32,7 @@ from .files import (
     write_bytes_atomically,
     write_json_atomically,
 )
-from .predict import Predictor, check_model_archive, find_model, load_model
+from .predictor import Predictor, check_model_archive, find_model, load_model
 from .tflite_model import TFLITE_SUFFIX
 from .thresholds import THRESHOLDS_FILE, read_thresholds
 

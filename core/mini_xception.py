@@ -9,7 +9,7 @@ One change from the original graph, with the same function and the same weights:
 shortcut, a 1x1 convolution with stride 2, is built as a subsample (`Subsample2D`, every second
 row and column) followed by a stride-1 1x1 convolution. TensorFlow 2.21's oneDNN kernels crash
 the process (segmentation fault) in the gradient of a strided 1x1 convolution on some inputs
-(64x64x8, 60x60x8: bench/README.md, "mini-Xception"); the subsample has none, and turning oneDNN
+(seen on 64x64x8 and 60x60x8 inputs); the subsample has none, and turning oneDNN
 off instead would slow every MobileNet trial.
 """
 

@@ -21,7 +21,6 @@ import cv2
 import numpy as np
 
 from .cli import (
-    MAX_PREPARED_SIZE,
     Parser,
     add_detector_option,
     exits_cleanly,
@@ -31,7 +30,13 @@ from .cli import (
 from .config import MIN_INPUT_SIZE
 from .errors import DataError
 from .files import check_output_folder, folder_in_place, output_written, strict_json
-from .preprocess import DEFAULT_FACE_MARGIN, DEFAULT_PREPARED_SIZE, PreparedImage, prepare_each
+from .preprocess import (
+    DEFAULT_FACE_MARGIN,
+    DEFAULT_PREPARED_SIZE,
+    MAX_PREPARED_SIZE,
+    PreparedImage,
+    prepare_each,
+)
 
 RECORDS_FILE = "prepared.jsonl"
 SHEET_FILE = "contact_sheet.png"
@@ -44,7 +49,7 @@ SHOWN = 10  # paths listed under a heading of the summary
 def images_of(items: Iterable[str | Path]) -> list[Path]:
     """The images each item stands for: a CK+ folder or CSV manifest gives its labelled images
     (as training reads them), any other folder its image files, a file itself."""
-    from .predict import image_files
+    from .predictor import image_files
     from .sources import is_ckplus_folder, load_source
 
     found: list[Path] = []

@@ -27,6 +27,7 @@ from .records import Record, Source
 PREPARATION_VERSION = 4  # 2: checksums; 3: MTCNN, eyes levelled; 4: EXIF turns, batch-free boxes
 CHECKSUM_FILE = "checksums.json"
 DEFAULT_PREPARED_SIZE = 480
+MAX_PREPARED_SIZE = 2048  # 560 squares of 2048 px are 2.3 GB; larger is a typo, not a plan
 DEFAULT_FACE_MARGIN = 1.6
 DETECTION_BATCH = 16  # images whose faces are found in one call (MTCNN batches those of a shape)
 

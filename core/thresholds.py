@@ -12,13 +12,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .cli import MAX_PREPARED_SIZE
 from .config import MIN_INPUT_SIZE
 from .errors import DataError, shortened
 from .faces import DETECTORS, LEGACY_DETECTOR
 from .files import TEXT_BYTES_LIMIT, read_bounded, write_json_atomically
 from .labels import EMOTIONS
-from .preprocess import DEFAULT_FACE_MARGIN, PREPARATION_VERSION, PreparedData
+from .preprocess import (
+    DEFAULT_FACE_MARGIN,
+    MAX_PREPARED_SIZE,
+    PREPARATION_VERSION,
+    PreparedData,
+)
 
 THRESHOLDS_FILE = "thresholds.json"
 REQUIRED_KEYS = ("au_names", "thresholds", "input_size", "crop_fraction", "prepared_size")

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .cli import (
-    MAX_PREPARED_SIZE,
     Parser,
     add_data_option,
     add_detector_option,
@@ -34,6 +33,7 @@ from .config import ALPHAS, MIN_INPUT_SIZE, full_config, targets_from_options
 from .files import check_output_folder, replace_atomically, write_json_atomically
 from .folder_lock import folder_lock
 from .labels import parse_au_list
+from .preprocess import MAX_PREPARED_SIZE
 
 if TYPE_CHECKING:
     from .preprocess import PreparedData

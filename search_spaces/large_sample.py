@@ -70,13 +70,13 @@ SPACE = SearchSpace(
     # the built-in set (test AU macro F1 0.464-0.520 against 0.389-0.420 for the studies' best).
     # Beside the report's config (the hand-tuned yardstick), the mini-Xception at the size
     # FER2013 was learnt at, with balanced AU weights: on 2 cores it met the targets after 3
-    # epochs of 5-7 s (bench/README.md). The report's config with balanced weights, tried here
+    # epochs of 5-7 s (bench/HISTORY.md). The report's config with balanced weights, tried here
     # before the pretrained backbone came, took one core for 290 s of a 10-minute study.
     start_variants=({"backbone": "mini_xception", "input_size": 64, "au_weighting": "balanced"},),
     # From scratch on the built-in set, validation sits near chance for the first 5-9 epochs
     # (BatchNorm statistics settle, then the heads start to learn); comparing trials earlier
     # prunes the good ones with the bad. A study with grace 5 and patience after epoch 5 stopped
-    # the hand-tuned start at epoch 5 with val emotion accuracy 0.29 (bench/README.md).
+    # the hand-tuned start at epoch 5 with val emotion accuracy 0.29.
     grace_period=8,
     num_samples=32,
     # 2 CPU cores: small inputs and the narrowest MobileNet; the sample size stays searched

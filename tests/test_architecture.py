@@ -128,3 +128,32 @@ def test_light_modules_import_nothing_heavy(module: str):
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+# The commands users type: a module of these is a command line, not a library to borrow from.
+COMMANDS = ("core.train", "core.summary", "core.prepare", "core.predict", "core.export")
+COMMANDS += ("tune.run", "tune.evaluate", "tune.report.cli", "tune.report.crossval")
+
+
+def test_no_module_borrows_a_constant_or_a_class_from_a_command():
+    """A command's module holds its command line; what others need lives in a library module
+    (the Predictor in core.predictor, the preparation sizes in core.preprocess)."""
+    modules = {module_name(p) for p in project_files()}
+    borrowed = []
+    for path in project_files():
+        name = module_name(path)
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            if base in COMMANDS and base in modules and base != name:
+                borrowed += [
+                    f"{name} imports {alias.name} from {base}"
+                    for alias in node.names
+                    if alias.name != "main" and not alias.name.islower()
+                ]
+    assert borrowed == []

@@ -132,7 +132,7 @@ def test_export_writes_both_models_their_settings_and_figures(exported, model_fo
 def test_predict_runs_the_tflite_as_it_runs_the_keras_model(
     exported, model_folder: Path, small_synthetic: Path
 ):
-    from core.predict import Predictor
+    from core.predictor import Predictor
 
     out, _ = exported
     images = sorted((small_synthetic / "cohn-kanade-images").rglob("*.png"))[:4]

@@ -337,7 +337,7 @@ def test_a_saved_model_safe_loads_with_the_same_weights_and_predictions(model_fo
 @pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
 def test_tflite_and_the_predictor_agree_with_keras(model_folder, tmp_path):
     from core.deploy import convert
-    from core.predict import Predictor
+    from core.predictor import Predictor
     from core.tflite_model import TFLITE_FILE, LiteModel
 
     model = keras.models.load_model(model_folder / "model.keras", safe_mode=True)

@@ -12,8 +12,8 @@ import pytest
 from core.dataset import load_training_data
 from core.labels import EMOTIONS, au_names
 from core.pipeline import trial_views
-from core.predict import Predictor
 from core.predict import main as predict_main
+from core.predictor import Predictor
 from core.train import main as train_main
 
 pytestmark = pytest.mark.slow
