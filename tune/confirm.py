@@ -12,105 +12,28 @@ goes on with its confirmation where it stopped.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from core.dataset import TrainingData
 from core.errors import first_line
-from core.files import scratch_folder, use_process_scratch, write_json_atomically
+from core.files import scratch_folder, use_process_scratch
 from core.preprocess import PreparedData
 from core.split import Split, fresh_splits
 
+from .confirmation import Confirmation, Finalist, resumed_or_new, save_confirmation
 from .ray_compat import grid_trials
-from .storage import join_storage, read_text, write_into
 from .study import StudySettings
 from .trial_status import trial_status
 
-CONFIRMATION_FILE = "confirmation.json"
 ENDED = ("met-targets", "finished")  # the trial trained to its own end: its checkpoint is whole
 SCORED = (*ENDED, "pruned", "cut-short")
 # A confirmation run's seed: apart from the trials' (the configs' default) and per repeat.
 SEED_BASE = 10_007
-
-
-@dataclass
-class Finalist:
-    """A trial confirmed again: its single-split score, its config, and its scores on the
-    fresh splits (None where a run has not finished)."""
-
-    trial_id: str
-    val_score: float
-    config: dict[str, Any]
-    hand_tuned_start: bool
-    ended: bool
-    scores: list[float | None] = field(default_factory=list)
-
-
-@dataclass
-class Confirmation:
-    """The finalists and their runs; `complete` once every run ended or the budget did."""
-
-    repeats: int
-    seed: int
-    finalists: list[Finalist]
-    complete: bool = False
-    cut_by_budget: int = 0  # runs the study's budget left unrun or cut short
-    seconds: float = 0.0
-
-    def common_repeats(self) -> list[int]:
-        """The splits every scored finalist finished: means over them compare like with like."""
-        scored = [f for f in self.finalists if any(s is not None for s in f.scores)]
-        return [
-            r
-            for r in range(self.repeats)
-            if scored and all(f.scores[r] is not None for f in scored)
-        ]
-
-    def mean_of(self, finalist: Finalist) -> float | None:
-        """The finalist's confirmed mean over the common splits; None without one."""
-        common = self.common_repeats()
-        values = [finalist.scores[r] for r in common if finalist.scores[r] is not None]
-        return sum(values) / len(values) if values and len(values) == len(common) else None
-
-    def pick(self) -> Finalist | None:
-        """The finalist with the best confirmed mean (ties: the better single-split score)."""
-        means = [(self.mean_of(f), f.val_score, f) for f in self.finalists]
-        ranked = [entry for entry in means if entry[0] is not None]
-        return max(ranked, key=lambda entry: entry[:2])[2] if ranked else None
-
-    def rows(self) -> list[dict[str, Any]]:
-        """best_config.json's "confirmation": each finalist's single-split score, confirmed
-        scores and mean, and how far the single split sat above the mean (the winner's curse)."""
-        rows = []
-        for finalist in self.finalists:
-            mean = self.mean_of(finalist)
-            rows.append(
-                {
-                    "trial_id": finalist.trial_id,
-                    "hand_tuned_start": finalist.hand_tuned_start,
-                    "val_score": finalist.val_score,
-                    "confirmed_scores": finalist.scores,
-                    "confirmed_mean": mean,
-                    "val_above_confirmed": None if mean is None else finalist.val_score - mean,
-                }
-            )
-        return rows
-
-    def to_json(self) -> dict[str, Any]:
-        """confirmation.json's content."""
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, payload: Mapping[str, Any]) -> Confirmation:
-        """The saved confirmation (as `to_json` wrote it)."""
-        finalists = [Finalist(**item) for item in payload["finalists"]]
-        return cls(**{**payload, "finalists": finalists})
 
 
 def hand_tuned_start(trials: list[Any], settings: StudySettings):
@@ -160,41 +83,6 @@ def pick_finalists(grid, settings: StudySettings) -> list[Finalist]:
 
 def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
-
-
-def load_confirmation(settings: StudySettings) -> Confirmation | None:
-    """The study's saved confirmation, or None (none yet, or a file this version cannot read)."""
-    text = read_text(join_storage(settings.experiment_path, CONFIRMATION_FILE))
-    if text is None:
-        return None
-    try:
-        return Confirmation.from_json(json.loads(text))
-    except (ValueError, TypeError, KeyError):
-        return None
-
-
-def save_confirmation(settings: StudySettings, confirmation: Confirmation) -> None:
-    """confirmation.json in the study folder (local or remote), whole or not at all."""
-    write_into(
-        settings.experiment_path,
-        lambda folder: write_json_atomically(folder / CONFIRMATION_FILE, confirmation.to_json()),
-    )
-
-
-def resumed_or_new(
-    settings: StudySettings, finalists: list[Finalist], trial_ids: set[str]
-) -> Confirmation:
-    """The saved confirmation when it is this study's (a resumed study goes on with its finalists,
-    even where ties among the scores would order them otherwise now), else a new one."""
-    saved = load_confirmation(settings)
-    if (
-        saved is not None
-        and saved.repeats == settings.confirm
-        and saved.seed == settings.seed
-        and all(f.trial_id in trial_ids and len(f.scores) == saved.repeats for f in saved.finalists)
-    ):
-        return saved
-    return Confirmation(repeats=settings.confirm, seed=settings.seed, finalists=finalists)
 
 
 def run_config(finalist: Finalist, seed: int, repeat: int) -> dict[str, Any]:
@@ -257,12 +145,10 @@ def confirm(
     threads = max(1, int(settings.cpus_per_trial))
     prepared = ray.put(data.prepared)
     pending = {}
-    for repeat, split in enumerate(splits):
-        for finalist in confirmation.finalists:
-            if finalist.scores[repeat] is None:
-                config = run_config(finalist, confirmation.seed, repeat)
-                ref = remote.remote(config, prepared, split, threads, False)
-                pending[ref] = (finalist, repeat)
+    for finalist, repeat in run_order(confirmation):
+        config = run_config(finalist, confirmation.seed, repeat)
+        ref = remote.remote(config, prepared, splits[repeat], threads, False)
+        pending[ref] = (finalist, repeat)
     total = len(confirmation.finalists) * confirmation.repeats
     started = time.monotonic()
     while pending:
@@ -286,6 +172,20 @@ def confirm(
         confirmation.cut_by_budget = len(pending)
     save_confirmation(settings, confirmation)
     return confirmation
+
+
+def run_order(confirmation: Confirmation) -> list[tuple[Finalist, int]]:
+    """The runs still to do, in the order Ray is given them: the top trials repeat by repeat (a
+    budget cut leaves each with the same splits), then the hand-tuned start's, which on a CPU
+    budget is the slowest (MobileNet from scratch) and rarely a contender: it never holds a slot
+    the top trials' next split is waiting for."""
+    runs = [
+        (finalist, repeat)
+        for repeat in range(confirmation.repeats)
+        for finalist in confirmation.finalists
+        if finalist.scores[repeat] is None
+    ]
+    return sorted(runs, key=lambda run: run[0].hand_tuned_start)  # stable
 
 
 def _record(ref, finalist: Finalist, repeat: int, confirmation: Confirmation) -> None:

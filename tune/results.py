@@ -12,7 +12,8 @@ from core.dataset import TrainingData
 from core.files import replace_atomically, scratch_folder, write_json_atomically
 from search_spaces import get
 
-from .confirm import Confirmation, hand_tuned_start, retrain_on_study_split
+from .confirm import hand_tuned_start, retrain_on_study_split
+from .confirmation import Confirmation
 from .objectives import OBJECTIVES, pareto_front
 from .ray_compat import grid_trials
 from .storage import write_into

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import start_study
-from tune.confirm import Confirmation, Finalist
+from tune.confirmation import Confirmation, Finalist
 
 
 def finalist(trial_id: str, val_score: float, scores, start: bool = False) -> Finalist:
@@ -128,3 +128,13 @@ def test_finalists_are_confirmed_on_fresh_splits_and_a_resume_goes_on_mid_confir
     assert sorted(confirmed["trial_id"]) == sorted(r["trial_id"] for r in rows)
     report_page = (tmp_path / "final" / "report" / "index.html").read_text()
     assert "Finalists confirmed on fresh splits" in report_page
+
+
+def test_runs_go_repeat_by_repeat_with_the_hand_tuned_start_last():
+    from tune.confirm import run_order
+
+    top = finalist("top", 0.8, [None, None])
+    second = finalist("second", 0.7, [0.6, None])
+    start = finalist("start", 0.4, [None, None], start=True)
+    order = [(f.trial_id, r) for f, r in run_order(Confirmation(2, 0, [top, start, second]))]
+    assert order == [("top", 0), ("top", 1), ("second", 1), ("start", 0), ("start", 1)]
