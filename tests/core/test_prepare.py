@@ -145,7 +145,9 @@ def test_a_ctrl_c_while_preparing_is_one_line_and_leaves_nothing(tmp_path: Path)
     import time
 
     images = tmp_path / "images"
-    for index in range(150):  # about 4 s of MTCNN: time to be interrupted in the middle
+    # About 10 s of MTCNN: time to be interrupted in the middle even when a busy machine stalls
+    # this loop for seconds (at 150 images, 4 s, the run once ended before the signal came).
+    for index in range(400):
         write_image(images / f"{index:03d}.png", size=(320, 240), seed=index)
     out = tmp_path / "out"
     repo = Path(__file__).resolve().parents[2]

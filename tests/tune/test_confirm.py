@@ -65,6 +65,7 @@ def test_finalists_are_confirmed_on_fresh_splits_and_a_resume_goes_on_mid_confir
 ):
     args = ["--smoke-test", "--data", str(small_synthetic), "--storage", str(tmp_path)]
     args += ["--name", "final", "--num-samples", "2", "--finalists", "2", "--confirm", "2"]
+    args += ["--no-report"]  # the page's table: test_the_report_shows_the_finalists
     driver = start_study(args)
     saved = tmp_path / "final" / "confirmation.json"
 
@@ -126,8 +127,6 @@ def test_finalists_are_confirmed_on_fresh_splits_and_a_resume_goes_on_mid_confir
     table = pd.read_csv(tmp_path / "final" / "results.csv", dtype={"trial_id": str})
     confirmed = table.dropna(subset=["confirmed_mean"])
     assert sorted(confirmed["trial_id"]) == sorted(r["trial_id"] for r in rows)
-    report_page = (tmp_path / "final" / "report" / "index.html").read_text()
-    assert "Finalists confirmed on fresh splits" in report_page
 
 
 def test_runs_go_repeat_by_repeat_with_the_hand_tuned_start_last():
@@ -138,3 +137,19 @@ def test_runs_go_repeat_by_repeat_with_the_hand_tuned_start_last():
     start = finalist("start", 0.4, [None, None], start=True)
     order = [(f.trial_id, r) for f, r in run_order(Confirmation(2, 0, [top, start, second]))]
     assert order == [("top", 0), ("top", 1), ("second", 1), ("start", 0), ("start", 1)]
+
+
+def test_the_report_shows_the_finalists_beside_their_single_split_scores():
+    from tune.report.page import confirmation_part
+
+    lucky = finalist("lucky", 0.80, [0.60, 0.62])
+    start = finalist("start", 0.70, [0.68, None], start=True)
+    best = {
+        "picked_by": "confirmed mean",
+        "confirmation": Confirmation(2, 0, [lucky, start]).rows(),
+    }
+    heading, sentence, table = confirmation_part(best)
+    assert "Finalists confirmed on fresh splits" in heading
+    assert "picked by: confirmed mean" in sentence
+    assert "start (hand-tuned start)" in table and "0.600, 0.620" in table and "0.680, -" in table
+    assert confirmation_part({"trial_id": "x"}) == []  # --confirm 0: no table
