@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +201,9 @@ def main() -> int:
     from core.quiet import import_tensorflow
 
     import_tensorflow()
+    # Keras warns at every fit that `shuffle` is ignored for a tf.data.Dataset (the pipeline
+    # reshuffles itself, as in training): noise between the figures.
+    warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
     import keras  # noqa: F401
 
     import_s = clock.lap("import TensorFlow + Keras")
@@ -277,6 +281,8 @@ def main() -> int:
     import optuna
 
     from tune.search import DefineByRun
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # "A new study created in memory"
 
     study = optuna.create_study(sampler=optuna.samplers.TPESampler(multivariate=True, seed=0))
     for _ in range(8):
