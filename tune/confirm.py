@@ -46,9 +46,7 @@ def hand_tuned_start(trials: list[Any], settings: StudySettings):
         (
             t
             for t in trials
-            if trial_status(t) in SCORED
-            and _finite((t.last_result or {}).get("score"))
-            and all(t.config.get(key) == value for key, value in start.items())
+            if _scored(t) and all(t.config.get(key) == value for key, value in start.items())
         ),
         None,
     )
@@ -58,11 +56,7 @@ def pick_finalists(grid, settings: StudySettings) -> list[Finalist]:
     """The top `settings.finalists` trials by score and the hand-tuned start (when the study
     tried it and it scored), best first."""
     trials = grid_trials(grid)
-    scored = [
-        t
-        for t in trials
-        if trial_status(t) in SCORED and _finite((t.last_result or {}).get("score"))
-    ]
+    scored = [t for t in trials if _scored(t)]
     ranked = sorted(scored, key=lambda t: -t.last_result["score"])  # stable: creation order
     first_start = hand_tuned_start(trials, settings)
     chosen = ranked[: settings.finalists]
@@ -81,8 +75,22 @@ def pick_finalists(grid, settings: StudySettings) -> list[Finalist]:
     ]
 
 
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and math.isfinite(value)
+def _scored(trial) -> bool:
+    """A trial that trained and reported a finite score (not errored, not unfinished)."""
+    score = (trial.last_result or {}).get("score")
+    return trial_status(trial) in SCORED and isinstance(score, int | float) and math.isfinite(score)
+
+
+def _remote_training(settings: StudySettings, retries: int = 0):
+    """`train_on_split` as a Ray task with a trial's resources, and its TensorFlow threads."""
+    import ray
+
+    remote = ray.remote(train_on_split).options(
+        num_cpus=settings.cpus_per_trial,
+        num_gpus=settings.gpus_per_trial,
+        max_retries=retries,
+    )
+    return remote, max(1, int(settings.cpus_per_trial))
 
 
 def run_config(finalist: Finalist, seed: int, repeat: int) -> dict[str, Any]:
@@ -137,12 +145,7 @@ def confirm(
         repeats=confirmation.repeats,
         seed=confirmation.seed,
     )
-    remote = ray.remote(train_on_split).options(
-        num_cpus=settings.cpus_per_trial,
-        num_gpus=settings.gpus_per_trial,
-        max_retries=settings.max_failures,
-    )
-    threads = max(1, int(settings.cpus_per_trial))
+    remote, threads = _remote_training(settings, settings.max_failures)
     prepared = ray.put(data.prepared)
     pending = {}
     for finalist, repeat in run_order(confirmation):
@@ -157,13 +160,10 @@ def confirm(
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
         for ref in ready:
             finalist, repeat = pending.pop(ref)
-            _record(ref, finalist, repeat, confirmation)
+            failure = _record(ref, finalist, repeat)
             save_confirmation(settings, confirmation)
-            done = sum(s is not None for f in confirmation.finalists for s in f.scores)
-            print(
-                f"{_run_line(finalist, repeat, confirmation.repeats)} | {done}/{total} done",
-                flush=True,
-            )
+            line = _run_line(finalist, repeat, confirmation.repeats, failure)
+            print(f"{line} | {confirmation.runs_done()}/{total} done", flush=True)
     for ref in pending:
         ray.cancel(ref, force=True)
     confirmation.seconds += time.monotonic() - started
@@ -188,21 +188,21 @@ def run_order(confirmation: Confirmation) -> list[tuple[Finalist, int]]:
     return sorted(runs, key=lambda run: run[0].hand_tuned_start)  # stable
 
 
-def _record(ref, finalist: Finalist, repeat: int, confirmation: Confirmation) -> None:
+def _record(ref, finalist: Finalist, repeat: int) -> str | None:
+    """The run's score into its finalist; a failed run stays unrun (the others still compare)
+    and its reason is returned."""
     import ray
 
     try:
         finalist.scores[repeat] = float(ray.get(ref)["score"])
-    except ray.exceptions.RayError as error:  # kept as not run: the others still compare
-        print(
-            f"confirm {finalist.trial_id} split {repeat + 1}: failed ({first_line(error)})",
-            flush=True,
-        )
+    except ray.exceptions.RayError as error:
+        return first_line(error)
+    return None
 
 
-def _run_line(finalist: Finalist, repeat: int, repeats: int) -> str:
+def _run_line(finalist: Finalist, repeat: int, repeats: int, failure: str | None) -> str:
     score = finalist.scores[repeat]
-    shown = "failed" if score is None else f"score {score:.3f}"
+    shown = f"failed ({failure})" if failure else f"score {score:.3f}"
     return (
         f"confirm {finalist.trial_id} split {repeat + 1}/{repeats}: {shown} "
         f"(single split {finalist.val_score:.3f})"
@@ -216,10 +216,7 @@ def retrain_on_study_split(
     split (a pruned or cut-short trial's checkpoint is a partial training): `folder/model.keras`."""
     import ray
 
-    remote = ray.remote(train_on_split).options(
-        num_cpus=settings.cpus_per_trial, num_gpus=settings.gpus_per_trial
-    )
-    threads = max(1, int(settings.cpus_per_trial))
+    remote, threads = _remote_training(settings)
     outcome = ray.get(remote.remote(finalist.config, data.prepared, data.split, threads, True))
     path = folder / "model.keras"
     path.write_bytes(outcome["model"])
@@ -279,7 +276,7 @@ def confirm_study(
             f"; {settings.confirm_share:.0%} of the {settings.time_budget_s:g} s budget was kept "
             f"for it, {seconds:.0f} s left"
         )
-    done = sum(s is not None for f in confirmation.finalists for s in f.scores)
+    done = confirmation.runs_done()
     went_on = f", going on after {done} saved" if done else ""
     count = len(confirmation.finalists)
     added = count > settings.finalists  # the start, beyond the top K

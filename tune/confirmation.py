@@ -40,6 +40,10 @@ class Confirmation:
     cut_by_budget: int = 0  # runs the study's budget left unrun or cut short
     seconds: float = 0.0
 
+    def runs_done(self) -> int:
+        """Runs with a score, over every finalist and split."""
+        return sum(score is not None for f in self.finalists for score in f.scores)
+
     def common_repeats(self) -> list[int]:
         """The splits every scored finalist finished: means over them compare like with like."""
         scored = [f for f in self.finalists if any(s is not None for s in f.scores)]

@@ -246,7 +246,8 @@ def finish_study(
         + ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
     )
     pick = confirmation.pick() if confirmation is not None else None
-    by_id = {t.trial_id: t for t in grid_trials(grid)}
+    trials = grid_trials(grid)
+    by_id = {t.trial_id: t for t in trials}
     best = by_id[pick.trial_id] if pick is not None else best_trial(grid)
 
     def write(out: Path) -> None:
@@ -272,16 +273,10 @@ def finish_study(
                     f"training {pick.trial_id} to its end on the study's split (it was cut short)"
                 )
                 model_file = retrain_on_study_split(settings, data, pick, scratch)
-            start = hand_tuned_start(grid_trials(grid), settings)
+            start = hand_tuned_start(trials, settings)
             report = export_best(best, data, out / "best", settings.seed, model_file, start)
-        confirmed = next(
-            (r for r in best_config.get("confirmation", ()) if r["trial_id"] == best.trial_id), None
-        )
-        mean = (
-            ""
-            if confirmed is None or confirmed["confirmed_mean"] is None
-            else (f", confirmed mean {confirmed['confirmed_mean']:.4f} on fresh splits")
-        )
+        confirmed = confirmation.mean_of(pick) if pick is not None else None
+        mean = "" if confirmed is None else f", confirmed mean {confirmed:.4f} on fresh splits"
         print(f"best trial {best.trial_id}: score {best.last_result['score']:.4f}{mean}")
         print(f"best config: {json.dumps({k: best.config.get(k) for k in searched})}")
         if report is not None:
