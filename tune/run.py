@@ -176,11 +176,14 @@ def build_parser() -> Parser:
     add("--scheduler", choices=SCHEDULERS, default="asha", help="asha (default) or none")
     add("--no-report", action="store_true", help="skip the automatic HTML report at the end")
     add(
-        "--reuse-workers",
-        action="store_true",
-        help="keep trial workers and their compiled models between trials: ~1 s instead of ~12 s "
-        "to a trial's first step; a Ctrl-C or full-disk resume may then repeat an epoch",
+        "--fresh-workers",
+        dest="reuse_workers",
+        action="store_false",
+        help="a new worker process for every trial, instead of keeping trial workers and their "
+        "compiled models between trials (~1 s instead of ~12 s to a trial's first step)",
     )
+    # The opt-in of before reuse became the default: scripts that still pass it keep working.
+    add("--reuse-workers", dest="reuse_workers", action="store_true", help=argparse.SUPPRESS)
     add("--dashboard", action="store_true", help="start Ray's dashboard (bound to 127.0.0.1)")
     add(
         "--optuna-dashboard",

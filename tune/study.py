@@ -57,10 +57,8 @@ class StudySettings:
     scheduler: str = "asha"
     report: bool = True
     # Keep trial workers (and their compiled models, core.warm) between trials: ~1 s instead of
-    # ~12 s to a trial's first step. Off by default: with reuse, a trial that Tune stops at Ctrl-C
-    # or on a full disk can report once more from its still-running thread, and the resumed study
-    # then repeats an epoch or loses a trial (tests/tune: interrupt and full-storage resumes).
-    reuse_workers: bool = False
+    # ~12 s to a trial's first step. `--fresh-workers` turns it off.
+    reuse_workers: bool = True
     # TPE chooses every trial: the space's start points (the report's config first) are skipped.
     no_hand_tuned_start: bool = False
     # The target metrics' floors on this study's validation split (core.yardstick), for the report.
