@@ -183,7 +183,13 @@ def build_parser() -> Parser:
         "compiled models between trials (~1 s instead of ~12 s to a trial's first step)",
     )
     # The opt-in of before reuse became the default: scripts that still pass it keep working.
-    add("--reuse-workers", dest="reuse_workers", action="store_true", help=argparse.SUPPRESS)
+    add(
+        "--reuse-workers",
+        dest="reuse_workers",
+        action="store_true",
+        default=True,
+        help=argparse.SUPPRESS,
+    )
     add("--dashboard", action="store_true", help="start Ray's dashboard (bound to 127.0.0.1)")
     add(
         "--optuna-dashboard",
