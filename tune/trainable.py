@@ -83,6 +83,7 @@ def run_trial(
         earlier = resume.history if resume else {}
         # TensorBoard first: an epoch's event files are on disk before its report syncs them.
         callbacks = [
+            make_stop_check(),  # first: a stopped trial writes no more scalars nor reports
             *make_tensorboard_callbacks(config, trial_dir / "tb"),
             make_reporter(
                 config,
@@ -257,6 +258,39 @@ def make_reporter(
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
     return TuneReporter()
+
+
+def make_stop_check(stopped: Any | None = None):
+    """A Keras callback that ends the trial's thread at the first batch after Tune stopped it.
+
+    Without it, a trial Tune stops mid-epoch (the time budget, Ctrl-C, a reused worker's next
+    trial) trains to the end of its epoch and reports once more: its checkpoint and TensorBoard
+    scalars land after Tune finished with the trial (after the saved state a resume reads), and
+    a reused worker's next trial waits that long. `SystemExit(0)` is how Tune ends a trial's
+    thread itself (in `tune.report`); Ray's runner thread reads it as a clean end.
+    `stopped`: the event to watch (tests); by default the trial's own (tune.ray_compat).
+    """
+    import keras
+
+    from .ray_compat import trial_stop_signal
+
+    class StopCheck(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stopped = stopped if stopped is not None else trial_stop_signal()
+
+        def check(self) -> None:
+            if self.stopped is not None and self.stopped.is_set():
+                raise SystemExit(0)
+
+        # Batch begin, not end: a batch-end hook turns off Keras' asynchronous batch callbacks.
+        def on_train_batch_begin(self, batch: int, logs=None) -> None:
+            self.check()
+
+        def on_epoch_end(self, epoch: int, logs=None) -> None:
+            self.check()
+
+    return StopCheck()
 
 
 def _stop_reason(met: bool, stop_training: bool, epoch: int, config: dict[str, Any]) -> str:

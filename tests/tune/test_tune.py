@@ -67,6 +67,12 @@ def journal_trials(study: Path, name: str) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=name, storage=storage).trials
 
 
+def test_trial_workers_are_reused_by_default(smoke_study: Path):
+    """Warm workers (tune.trainable, core.warm): a finished trial's worker takes the next one."""
+    pids = [int(path.read_text()) for path in smoke_study.glob("trial_*/pid")]
+    assert len(pids) == 6 and len(set(pids)) < len(pids), pids
+
+
 def test_the_optuna_history_is_on_disk_with_every_trial_once(smoke_study: Path):
     printed = (smoke_study.parent / "stdout.txt").read_text()
     address = re.search(

@@ -1,0 +1,53 @@
+"""A trial Tune stopped mid-epoch ends at its next batch: no more scalars, reports or training."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from tune.trainable import make_stop_check
+
+
+def test_a_stopped_trial_ends_at_its_next_batch_and_writes_nothing_after():
+    import keras
+
+    stopped = threading.Event()
+    seen: list[tuple[str, int, int]] = []
+
+    class Tune(keras.callbacks.Callback):
+        """Stands in for Tune: stops the trial in the middle of its second epoch."""
+
+        epoch = 0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(("batch", self.epoch, batch))
+            if (self.epoch, batch) == (1, 2):
+                stopped.set()
+
+    class Writer(keras.callbacks.Callback):
+        """What comes after the check: TensorBoard, the report."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(("epoch end", epoch, -1))
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.zeros((64, 4), "float32"), np.zeros((64, 1), "float32")
+    callbacks = [make_stop_check(stopped), Tune(), Writer()]
+    with pytest.raises(SystemExit) as ended:
+        model.fit(x, y, batch_size=8, epochs=5, verbose=0, callbacks=callbacks)
+    assert ended.value.code == 0  # Ray's runner thread reads it as a clean end
+    assert ("epoch end", 0, -1) in seen and ("epoch end", 1, -1) not in seen
+    assert seen[-1] == ("batch", 1, 2), seen[-3:]  # not one batch more
+
+
+def test_outside_a_trial_there_is_nothing_to_watch():
+    from tune.ray_compat import trial_stop_signal
+
+    assert trial_stop_signal() is None
+    make_stop_check().on_train_batch_begin(0)  # and the check lets training go on
