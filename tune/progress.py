@@ -9,6 +9,7 @@ No carriage returns: a log keeps every line.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -17,6 +18,13 @@ from ray import tune
 from core.errors import first_line
 
 from .trial_status import trial_status
+
+
+def say(line: str) -> None:
+    """One progress line in one write: Ray's driver prints the cluster's errors on stdout from
+    a thread of its own, which `print` (text, then newline) let in between the two."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 @dataclass
@@ -83,7 +91,7 @@ class TrialLines(tune.Callback):
         values = ", ".join(f"{k}={_short(trial.config.get(k))}" for k in self.searched)
         self.last_report[trial.trial_id] = time.perf_counter()
         self.epochs_left[trial.trial_id] = self.clock.max_epochs
-        print(f"{self._stamp()} start {trial.trial_id}: {values}", flush=True)
+        say(f"{self._stamp()} start {trial.trial_id}: {values}")
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         if "epoch" not in result:
@@ -94,41 +102,37 @@ class TrialLines(tune.Callback):
         epochs = int(trial.config.get("max_epochs", self.clock.max_epochs))
         self.epochs_left[trial.trial_id] = max(0, epochs - int(result["epoch"]))
         self.clock.record_epoch(seconds, float(result.get("score", -math.inf)))
-        print(
+        say(
             f"{self._stamp()} {trial.trial_id} epoch {result['epoch']}/{epochs}: "
             f"val emotion acc {result.get('val_emotion_accuracy', math.nan):.3f}, "
             f"val AU macro F1 {result.get('val_au_f1_macro', math.nan):.3f}, "
             f"score {result.get('score', math.nan):.3f}, {seconds:.1f} s/epoch | "
-            f"{self.clock.status(sum(self.epochs_left.values()))}",
-            flush=True,
+            f"{self.clock.status(sum(self.epochs_left.values()))}"
         )
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self._ended(trial)
         last = trial.last_result or {}
         status = trial_status(trial, ended=True)
-        print(
+        say(
             f"{self._stamp()} {trial.trial_id} {status} after {last.get('epoch', 0)} "
             f"epochs: val emotion acc {last.get('val_emotion_accuracy', math.nan):.3f}, "
             f"val AU bin acc {last.get('val_au_binary_accuracy', math.nan):.3f}, "
             f"val AU macro F1 {last.get('val_au_f1_macro', math.nan):.3f}, "
-            f"score {last.get('score', math.nan):.3f} | {self.clock.status()}",
-            flush=True,
+            f"score {last.get('score', math.nan):.3f} | {self.clock.status()}"
         )
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self._ended(trial)
-        print(
+        say(
             f"{self._stamp()} {trial.trial_id} errored: {last_error(trial)} "
-            f"(see {trial.path}/error.txt) | {self.clock.status()}",
-            flush=True,
+            f"(see {trial.path}/error.txt) | {self.clock.status()}"
         )
 
     def on_trial_recover(self, iteration, trials, trial, **info) -> None:
-        print(
+        say(
             f"{self._stamp()} {trial.trial_id} failed: {last_error(trial)}; "
-            f"retrying from its last checkpoint (failure {trial.run_metadata.num_failures})",
-            flush=True,
+            f"retrying from its last checkpoint (failure {trial.run_metadata.num_failures})"
         )
 
     def _ended(self, trial) -> None:

@@ -59,6 +59,32 @@ def quiet_slow_operation_notices() -> None:
             logger.addFilter(DropSlowOperationNotices())
 
 
+# The raylet's notice when a trial's worker dies ("A worker died or was killed while executing a
+# task by an unexpected system error. To troubleshoot ... Worker ID ..."): one 900-character line
+# the study already says in its own words ("TRIAL failed: ActorDiedError ...; retrying").
+WORKER_DEATH_NOTICE = "A worker died or was killed while executing a task"
+
+
+def quiet_worker_death_notices() -> None:
+    """Ray's driver prints every error the cluster publishes from a background thread
+    (`ray._private.worker.listen_error_messages`, even with `log_to_driver=False`), on stdout,
+    where it can land in the middle of a progress line. The worker-death notice is dropped; any
+    other error is printed as Ray prints it."""
+    import ray._private.worker as worker
+
+    if getattr(worker.print_to_stdstream, "drops_worker_deaths", False):
+        return
+    print_as_ray_does = worker.print_to_stdstream
+
+    def print_to_stdstream(data, ignore_prefix: bool) -> None:
+        lines = [line for line in data.get("lines", []) if WORKER_DEATH_NOTICE not in line]
+        if lines:
+            print_as_ray_does({**data, "lines": lines}, ignore_prefix=ignore_prefix)
+
+    print_to_stdstream.drops_worker_deaths = True
+    worker.print_to_stdstream = print_to_stdstream
+
+
 class DropSlowOperationNotices(logging.Filter):
     """Drops Tune's timing hints, keeps every other record of the logger."""
 
@@ -159,3 +185,23 @@ def trial_stop_signal() -> Any | None:
 
     session = get_session()
     return getattr(session, "stop_event", None) if session is not None else None
+
+
+KV_NAMESPACE = "fertune"
+
+
+def put_flag(key: str) -> None:
+    """A flag in Ray's key-value store (the GCS): every node's workers see it within an RPC.
+    `ray.experimental.internal_kv` is the store Ray itself keeps such values in; the public
+    alternative, a named actor, would cost a process for one bit."""
+    from ray.experimental.internal_kv import _internal_kv_initialized, _internal_kv_put
+
+    if _internal_kv_initialized():
+        _internal_kv_put(key, b"1", overwrite=True, namespace=KV_NAMESPACE)
+
+
+def flag_is_set(key: str) -> bool:
+    """Whether `put_flag(key)` ran on this Ray cluster (about a millisecond: one GCS RPC)."""
+    from ray.experimental.internal_kv import _internal_kv_exists, _internal_kv_initialized
+
+    return bool(_internal_kv_initialized() and _internal_kv_exists(key, namespace=KV_NAMESPACE))

@@ -20,6 +20,8 @@ from core.files import scratch_folder, use_process_scratch
 from core.loop import ResumePoint
 
 from .gpu import configure_gpu
+from .halt import HaltWatch
+from .ray_compat import trial_stop_signal
 
 CHECKPOINT_MODEL = "model.keras"
 CHECKPOINT_HISTORY = "history.json"
@@ -52,9 +54,14 @@ WORKER_ENV = {
 
 
 def run_trial(
-    config: dict[str, Any], data: TrainingData, latency: bool = False, study: str | None = None
+    config: dict[str, Any],
+    data: TrainingData,
+    latency: bool = False,
+    study: str | None = None,
+    halt: str | None = None,
 ) -> None:
     """Train one trial. `data` arrives through the object store: shared, never re-read.
+    `halt`: the study's halt key (tune.halt), watched before every batch.
     `latency`: measure the network's CPU latency per image (core.cost) and report it, for a
     study with that objective (about 6 s: once per architecture, kept in the `study` folder when
     the worker can reach it)."""
@@ -83,7 +90,7 @@ def run_trial(
         earlier = resume.history if resume else {}
         # TensorBoard first: an epoch's event files are on disk before its report syncs them.
         callbacks = [
-            make_stop_check(),  # first: a stopped trial writes no more scalars nor reports
+            make_stop_check(HaltWatch(halt, trial_stop_signal())),
             *make_tensorboard_callbacks(config, trial_dir / "tb"),
             make_reporter(
                 config,
@@ -260,28 +267,16 @@ def make_reporter(
     return TuneReporter()
 
 
-def make_stop_check(stopped: Any | None = None):
-    """A Keras callback that ends the trial's thread at the first batch after Tune stopped it.
-
-    Without it, a trial Tune stops mid-epoch (the time budget, Ctrl-C, a reused worker's next
-    trial) trains to the end of its epoch and reports once more: its checkpoint and TensorBoard
-    scalars land after Tune finished with the trial (after the saved state a resume reads), and
-    a reused worker's next trial waits that long. `SystemExit(0)` is how Tune ends a trial's
-    thread itself (in `tune.report`); Ray's runner thread reads it as a clean end.
-    `stopped`: the event to watch (tests); by default the trial's own (tune.ray_compat).
-    """
+def make_stop_check(watch: HaltWatch):
+    """A Keras callback, first in the list, that ends the trial's thread before the next batch
+    or before the epoch's scalars and report once Tune stopped the trial or its study halts
+    (tune.halt): a stopped trial writes nothing more."""
     import keras
 
-    from .ray_compat import trial_stop_signal
-
     class StopCheck(keras.callbacks.Callback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.stopped = stopped if stopped is not None else trial_stop_signal()
-
         def check(self) -> None:
-            if self.stopped is not None and self.stopped.is_set():
-                raise SystemExit(0)
+            if watch.should_end():
+                watch.end()
 
         # Batch begin, not end: a batch-end hook turns off Keras' asynchronous batch callbacks.
         def on_train_batch_begin(self, batch: int, logs=None) -> None:

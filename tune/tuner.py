@@ -15,6 +15,7 @@ from core.cli import EXIT_INTERRUPTED
 from core.dataset import TrainingData
 from core.errors import ConfigError, StorageError
 
+from .halt import halt_study
 from .ray_compat import one_line_tune_errors, restored_search_alg
 from .storage import local_folder, storage_is_full
 from .study import StudySettings, trial_name
@@ -33,7 +34,12 @@ def start_ray(address: str | None, dashboard: bool) -> bool:
     """
     import ray
 
-    from .ray_compat import loopback_only, quiet_slow_operation_notices, quiet_token_notice
+    from .ray_compat import (
+        loopback_only,
+        quiet_slow_operation_notices,
+        quiet_token_notice,
+        quiet_worker_death_notices,
+    )
     from .trainable import DRIVER_PID_ENV, WORKER_ENV
 
     if ray.is_initialized():
@@ -44,6 +50,7 @@ def start_ray(address: str | None, dashboard: bool) -> bool:
         os.environ.setdefault(key, value)
     quiet_token_notice()
     quiet_slow_operation_notices()
+    quiet_worker_death_notices()
     if address:
         # A cluster's workers are started by its nodes (cluster.yaml names the preload there)
         # and get WORKER_ENV through the job's runtime environment.
@@ -91,6 +98,7 @@ def build_tuner(settings: StudySettings, data: TrainingData, restore: bool):
     os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
     one_line_tune_errors()
 
+    from .halt import arm
     from .progress import TrialLines
     from .resources import trial_resources
     from .search import (
@@ -113,6 +121,7 @@ def build_tuner(settings: StudySettings, data: TrainingData, restore: bool):
             data=data,
             latency="latency" in settings.objectives,
             study=str(study_folder or ""),
+            halt=arm(),
         ),
         trial_resources(settings.cpus_per_trial, settings.gpus_per_trial),
     )
@@ -130,7 +139,7 @@ def build_tuner(settings: StudySettings, data: TrainingData, restore: bool):
     run_config = tune.RunConfig(
         name=settings.name,
         storage_path=settings.storage,
-        stop=TargetStopper(stop_study_on_success=settings.stop_on_target),
+        stop=TargetStopper(settings.stop_on_target, settings.search_budget_s()),
         checkpoint_config=tune.CheckpointConfig(
             num_to_keep=2, checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE
         ),
@@ -158,8 +167,7 @@ def build_tuner(settings: StudySettings, data: TrainingData, restore: bool):
             study_folder,
         ),
         scheduler=make_scheduler(space, settings.scheduler),
-        num_samples=settings.num_samples,
-        time_budget_s=settings.search_budget_s(),
+        num_samples=settings.num_samples,  # the time budget: TargetStopper's
         # A finished trial's worker runs the next one: no new process, no TensorFlow import,
         # and the compiled model of a shape it has trained before (core.warm).
         reuse_actors=settings.reuse_workers,
@@ -202,6 +210,9 @@ class Interruption:
         self.event.set()
         print("\nstopping: saving the study's state (Ctrl-C again to abort)", file=sys.stderr)
         if self.forward:
+            # The trials report nothing after the state Tune is about to save (tune.halt); a
+            # thread: an RPC from inside a signal handler could meet Ray mid-call.
+            threading.Thread(target=halt_study, daemon=True).start()
             signal.raise_signal(signal.SIGUSR1)
 
 

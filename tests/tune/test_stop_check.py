@@ -7,6 +7,7 @@ import threading
 import numpy as np
 import pytest
 
+from tune.halt import HaltWatch
 from tune.trainable import make_stop_check
 
 
@@ -38,7 +39,7 @@ def test_a_stopped_trial_ends_at_its_next_batch_and_writes_nothing_after():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
     x, y = np.zeros((64, 4), "float32"), np.zeros((64, 1), "float32")
-    callbacks = [make_stop_check(stopped), Tune(), Writer()]
+    callbacks = [make_stop_check(HaltWatch(None, stopped)), Tune(), Writer()]
     with pytest.raises(SystemExit) as ended:
         model.fit(x, y, batch_size=8, epochs=5, verbose=0, callbacks=callbacks)
     assert ended.value.code == 0  # Ray's runner thread reads it as a clean end
@@ -50,4 +51,4 @@ def test_outside_a_trial_there_is_nothing_to_watch():
     from tune.ray_compat import trial_stop_signal
 
     assert trial_stop_signal() is None
-    make_stop_check().on_train_batch_begin(0)  # and the check lets training go on
+    make_stop_check(HaltWatch(None, None)).on_train_batch_begin(0)  # training goes on

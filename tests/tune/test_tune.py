@@ -176,6 +176,15 @@ def test_asha_prunes_at_least_one_trial(smoke_study: Path):
     assert (pruned["epochs"] < 3).all()
 
 
+def tensorboard_steps(folder: Path, tag: str = "epoch_emotion_accuracy") -> list[int]:
+    """The steps of one scalar in a run folder, read with TensorBoard's own reader."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    return [event.step for event in events.Tensors(tag)] if tag in events.Tags()["tensors"] else []
+
+
 def test_tensorboard_files_hold_per_epoch_scalars_of_both_heads(smoke_study: Path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -225,6 +234,13 @@ def test_interrupted_study_resumes_with_every_trial_once(
     output, _ = driver.communicate(timeout=180)
     assert driver.returncode == 130, output
     assert f"--resume --name cut --storage {tmp_path}" in output
+    # The trial Ctrl-C caught mid-epoch was halted (tune.halt): nothing of an epoch Tune did not
+    # take in landed after its state was saved, neither a checkpoint nor TensorBoard scalars.
+    for trial in study.glob("trial_*"):
+        taken = len(pd.read_csv(trial / "progress.csv")) if (trial / "progress.csv").exists() else 0
+        indexes = [int(c.name.rsplit("_", 1)[1]) for c in trial.glob("checkpoint_*")]
+        assert max(indexes, default=-1) < taken, f"{trial.name}: {indexes}, {taken} taken"
+        assert max(tensorboard_steps(trial / "tb" / "validation"), default=-1) < taken, trial.name
     # The copy is what goes on: the original folder must not be read from or written to.
     shutil.copytree(study, tmp_path / "copy")
     original, study = study, tmp_path / "copy"
