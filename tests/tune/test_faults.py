@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import mount_tmpfs, start_study
+from tune.ray_compat import WORKER_DEATH_NOTICE
 from tune.trainable import HOLD_EPOCH_ENV, PID_DIR_ENV
 
 DONE = {"met-targets", "pruned", "finished"}
@@ -107,6 +108,7 @@ def test_a_killed_trial_is_retried_from_its_checkpoint(small_synthetic: Path, tm
     (said,) = [line for line in output.splitlines() if f"{trial_id} failed: " in line]
     assert said.endswith("retrying from its last checkpoint (failure 1)"), said
     assert "Traceback" not in output
+    assert WORKER_DEATH_NOTICE not in output  # Ray's 900-character notice: said in our line
 
 
 @pytest.mark.slow
