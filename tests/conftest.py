@@ -112,7 +112,7 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def small_synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small built-in-style set (24 subjects, 72 labelled images) in the CK+ layout."""
-    from core.synthetic import generate
+    from core.data.synthetic import generate
 
     root = tmp_path_factory.mktemp("synthetic") / "ck"
     return generate(root, seed=1, n_subjects=24, n_labelled=72, n_unlabelled=2)
