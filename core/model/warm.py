@@ -5,7 +5,7 @@ more than a short trial's epochs, and a second model of the same shape traces ag
 weights and optimizer state are reset in place keeps its traced functions, so the next trial of a
 shape already seen in this process starts in about a second. That holds only while every value
 that differs between those trials lives in a variable the traced step reads (learning rate, L1
-strength, AU positive weights: `models.assign_trial_values`) and `compile()` is never called
+strength, AU positive weights: `builders.assign_trial_values`) and `compile()` is never called
 again; whatever is baked into the graph is part of the key (`architecture_key`). Sample size,
 augmentation and crop live in the tf.data pipeline, which each trial builds anew anyway.
 

@@ -59,6 +59,14 @@ def test_the_old_conversion_module_names_resolve_in_the_deploy_room():
     assert not hasattr(deploy, "nope")
 
 
+def test_the_pretrained_command_still_answers_the_librarys_names():
+    from core import pretrained
+    from core.model import pretrained as library
+
+    assert pretrained.cached_weights is library.cached_weights and pretrained.main
+    assert not hasattr(pretrained, "nope")
+
+
 def test_a_pickle_naming_an_old_path_loads_and_passes_the_resume_scan():
     record = Record(Path("a.png"), "S005", "001", 0, (1, 0))
     content = pickle.dumps(record, protocol=2).replace(b"core.data.records\n", b"core.records\n")
