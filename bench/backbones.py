@@ -2,7 +2,7 @@
 
 Each measurement is a fresh process (one TensorFlow thread, as a 1-CPU trial has), with oneDNN's
 optimisations on (TensorFlow's default) or off (`TF_ENABLE_ONEDNN_OPTS=0`). It builds the model
-with `core.models.build_model`, fits one warm-up epoch (tracing) and then times `--epochs`
+with `core.model.builders.build_model`, fits one warm-up epoch (tracing) and then times `--epochs`
 epochs of `--sample-size` images per emotion (random grey images: time does not depend on the
 pixels), batch 16. Models:
 
@@ -65,7 +65,7 @@ def original_model(size: int) -> Any:
     trainable: what training its layers would run without our subsample shortcut."""
     import keras
 
-    from core.pretrained import FER2013, cached_weights
+    from core.model.pretrained import FER2013, cached_weights
 
     loaded = keras.models.load_model(cached_weights(FER2013), compile=False, safe_mode=True)
     features = loaded.get_layer("add_4").output
@@ -97,7 +97,7 @@ def child(name: str, sample_size: int, epochs: int) -> dict[str, float]:
     if config.get("original"):
         model = original_model(size)
     else:
-        from core.models import build_model
+        from core.model.builders import build_model
 
         model = build_model({**config, "n_aus": 15})
     n = 3 * sample_size

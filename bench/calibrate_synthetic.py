@@ -26,11 +26,11 @@ from sklearn.model_selection import StratifiedGroupKFold
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.baselines import DEFAULT_SIZE, baseline_reports
-from core.dataset import load_training_data
-from core.faces import DEFAULT_DETECTOR, DETECTORS
+from core.data.dataset import load_training_data
+from core.data.split import Split
+from core.evaluation.baselines import DEFAULT_SIZE, baseline_reports
+from core.images.faces import DEFAULT_DETECTOR, DETECTORS
 from core.labels import au_names
-from core.split import Split
 
 MODELS = ("majority", "all_present", "linear")
 GOALS = {"emotion_accuracy": 0.70, "au_f1_macro_tuned": 0.40}

@@ -25,8 +25,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from core import faces
-from core.preprocess import DEFAULT_FACE_MARGIN, PreparedImage, prepare_images
+from core.images import faces
+from core.images.preprocess import DEFAULT_FACE_MARGIN, PreparedImage, prepare_images
 
 # Hand-marked (x, y) in the original pixels: left eye, right eye, mouth left, mouth right.
 PHOTO_MARKS = {
@@ -104,8 +104,8 @@ def photo_cases(image: np.ndarray, name: str) -> list[Case]:
 
 def builtin_cases(limit: int | None) -> list[tuple[Path, tuple[float, float], float]]:
     """The built-in set's labelled images with their plan's face centre and roll."""
-    from core.sources import load_source
-    from core.synthetic import face_place, plan_dataset
+    from core.data.sources import load_source
+    from core.data.synthetic import face_place, plan_dataset
 
     subjects = {subject.name: subject for subject in plan_dataset(seed=0)}
     found = []

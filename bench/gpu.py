@@ -118,7 +118,7 @@ def epoch_seconds(args, data, input_size: int) -> float:
     """The second epoch's time of one config trained in this process."""
     import keras
 
-    from core.loop import train
+    from core.training.loop import train
 
     times: list[float] = []
 
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} CPU cores; mixed precision {args.mixed_precision}",
         flush=True,
     )
-    from core.dataset import load_training_data
+    from core.data.dataset import load_training_data
 
     data = load_training_data(args.data, progress=False)
     print_packing(args, data, 1 if args.cpu_dry_run else len(names))

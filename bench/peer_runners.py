@@ -3,9 +3,9 @@
 bench/peers.py starts this once per tool and seed so no state (TF graphs, Ray, thread pools)
 leaks from one tool into the next, and reads back the JSON it writes. Every tool gets the same
 data split (the seed's subject-disjoint split of the built-in set), the same model family and
-training pipeline (core.models, core.train's tf.data), the same search ranges (one SearchSpace,
-translated into each tool's own terms), the same targets and the same budget: `budget_s` seconds
-of search and at most `max_trials x max_epochs` epochs in all.
+training pipeline (core.model.builders, core.train's tf.data), the same search ranges (one
+SearchSpace, translated into each tool's own terms), the same targets and the same budget:
+`budget_s` seconds of search and at most `max_trials x max_epochs` epochs in all.
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ class Tracker:
     def fill(self, outcome: Outcome, data) -> None:
         """Time to target, best validation score and that model's test scores."""
         from core.config import combined_score
-        from core.yardstick import validation_floors
+        from core.evaluation.yardstick import validation_floors
 
         outcome.score_floor = combined_score(validation_floors(data))
         if self.first_target_at is not None:
@@ -138,8 +138,8 @@ class Tracker:
         if self.best_weights is None:
             return
         outcome.best_val_score = self.best_score
-        from core.loop import evaluate_on_test
-        from core.models import build_model
+        from core.model.builders import build_model
+        from core.training.loop import evaluate_on_test
 
         model = build_model(self.best_config)
         model.set_weights(self.best_weights)
@@ -166,15 +166,15 @@ def trial_config(space, values: dict[str, Any], job: Job, data) -> dict[str, Any
 
 def target_stopping(config: dict[str, Any]):
     """The same stopping every trial of ours gets: targets, then patience after min_epochs."""
-    from core.callbacks import make_target_stopping
+    from core.training.callbacks import make_target_stopping
 
     return make_target_stopping(config["targets"], config["min_epochs"], config["patience"])
 
 
 def fit(config: dict[str, Any], data, callbacks: list[Any], model=None, **fit_kwargs):
     """core.train's pipeline for one config: per-trial views, oversampling, augmentation."""
-    from core.models import build_model
-    from core.pipeline import make_datasets, trial_views
+    from core.model.builders import build_model
+    from core.training.pipeline import make_datasets, trial_views
 
     train_ds, val_ds, _, _ = make_datasets(config, data, trial_views(config, data.prepared))
     model = model if model is not None else build_model(config)
@@ -245,7 +245,7 @@ def run_keras_tuner(job: Job, space, data, outcome: Outcome) -> None:
     """KerasTuner Hyperband or BayesianOptimization, one trial at a time (its own default)."""
     import keras_tuner as kt
 
-    from core.models import build_model
+    from core.model.builders import build_model
 
     max_epochs = int(space.fixed["max_epochs"])
     tracker = Tracker(job, epoch_cap=job.max_trials * max_epochs)
@@ -373,7 +373,7 @@ RUNNERS = {
 
 def run(job: Job) -> Outcome:
     import search_spaces
-    from core.dataset import load_training_data
+    from core.data.dataset import load_training_data
     from tune.study import cpu_caps
 
     outcome = Outcome(tool=job.tool, seed=job.seed)
@@ -386,7 +386,7 @@ def run(job: Job) -> Outcome:
     if not visible_gpus() and space.cpu_caps:
         space = space.capped(cpu_caps(space))  # what tune.run does on a machine without a GPU
     data = load_training_data(job.data, seed=job.seed, progress=False)
-    from core.threads import configure_threads
+    from core.training.threads import configure_threads
 
     configure_threads(os.cpu_count())  # one trial at a time gets every core
     RUNNERS[job.tool](job, space, data, outcome)

@@ -8,10 +8,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.faces import DEFAULT_DETECTOR, DETECTORS
-from core.preprocess import prepare
-from core.sources import load_source
-from core.synthetic import builtin_root
+from core.data.sources import load_source
+from core.data.synthetic import builtin_root
+from core.images.faces import DEFAULT_DETECTOR, DETECTORS
+from core.images.preprocess import prepare
 
 
 def main() -> int:

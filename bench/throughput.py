@@ -15,11 +15,11 @@ import time
 import numpy as np
 
 from core.config import full_config
-from core.dataset import load_training_data
-from core.models import build_model
-from core.pipeline import make_datasets, trial_views
-from core.split import oversample
-from core.threads import configure_threads
+from core.data.dataset import load_training_data
+from core.data.split import oversample
+from core.model.builders import build_model
+from core.training.pipeline import make_datasets, trial_views
+from core.training.threads import configure_threads
 
 
 class EpochTimer:

@@ -8,9 +8,9 @@ writes), Ray's start and one Optuna TPE suggestion. bench/peers.py's ratios are 
 First, a trial's start, in the same process: `cold_start_s` is what a fresh worker pays from its
 start to the end of its first training step (TensorFlow's import, the trial's views and
 pipelines, a new model and the tracing of its train step); `warm_start_s` is the same for the
-next trial of that architecture on a reused worker (core.warm: the compiled model reset, no
+next trial of that architecture on a reused worker (core.model.warm: the compiled model reset, no
 import, no tracing), with every value held in a variable changed and the same seed (as in a
-study). Both run through core.loop.train. Then what our trainable adds to each epoch
+study). Both run through core.training.loop.train. Then what our trainable adds to each epoch
 (`per_epoch_overhead`): `epoch_s` (a steady epoch), `overhead_per_epoch_s` (TensorBoard and
 HParams at the epoch's end, plus a checkpoint as an improving epoch writes it) and its share.
 The config is the default space's (`large_sample`) start under its CPU caps.
@@ -50,10 +50,11 @@ class Clock:
 
 
 def first_step_seconds(config: dict[str, Any], data) -> float:
-    """From a trial's start to the end of its first training step, through core.loop.train."""
+    """From a trial's start to the end of its first training step, through
+    core.training.loop.train."""
     import keras
 
-    from core.loop import train
+    from core.training.loop import train
 
     class FirstStep(keras.callbacks.Callback):
         def on_train_batch_end(self, batch: int, logs=None) -> None:
@@ -70,7 +71,7 @@ def measure_starts(config: dict[str, Any], data, import_s: float) -> dict[str, f
     """cold_start_s (import + a new shape's first step) and warm_start_s (its next trial's)."""
     cold = import_s + first_step_seconds(config, data)
     # Every value a warm trial may change, but the seed: a study's trials share one (a new seed
-    # costs TensorFlow's cache flush, about 2 s more; core.seeds).
+    # costs TensorFlow's cache flush, about 2 s more; core.training.seeds).
     other = {
         **config,
         "learning_rate": float(config["learning_rate"]) / 3,
@@ -208,10 +209,10 @@ def main() -> int:
 
     import_s = clock.lap("import TensorFlow + Keras")
     from core.config import full_config
-    from core.dataset import load_training_data
-    from core.models import build_model
-    from core.pipeline import make_datasets, trial_views
-    from core.threads import configure_threads
+    from core.data.dataset import load_training_data
+    from core.model.builders import build_model
+    from core.training.pipeline import make_datasets, trial_views
+    from core.training.threads import configure_threads
     from search_spaces import get
     from tune.study import cpu_caps
 

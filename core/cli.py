@@ -114,7 +114,7 @@ def add_data_option(parser: argparse.ArgumentParser) -> None:
 
 def add_detector_option(parser: argparse.ArgumentParser) -> None:
     """--detector of every command that prepares images: part of the preparation settings."""
-    from .faces import DEFAULT_DETECTOR, DETECTORS
+    from .images.faces import DEFAULT_DETECTOR, DETECTORS
 
     parser.add_argument(
         "--detector",

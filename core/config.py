@@ -100,7 +100,7 @@ ALPHAS: dict[str, tuple[float, ...]] = {
 # Depthwise-separable blocks: MobileNet v1 conv_dw/pw_1..13; MobileNetV2 expanded_conv, block_1..16;
 # mini-Xception's four residual blocks.
 N_BLOCKS: dict[str, int] = {"mobilenet": 13, "mobilenet_v2": 17, "mini_xception": 4}
-# Weights known by name, per backbone: Keras fetches "imagenet", core.pretrained "fer2013".
+# Weights known by name, per backbone: Keras fetches "imagenet", core.model.pretrained "fer2013".
 NAMED_WEIGHTS: dict[str, tuple[str, ...]] = {
     "mobilenet": ("imagenet",),
     "mobilenet_v2": ("imagenet",),

@@ -23,7 +23,10 @@ from .cli import (
     seed,
     threads,
 )
+from .deploy.predictor import Predictor, check_model_archive, find_model, load_model
+from .deploy.tflite_model import TFLITE_SUFFIX
 from .errors import DataError
+from .evaluation.thresholds import THRESHOLDS_FILE, read_thresholds
 from .files import (
     check_output_folder,
     folder_in_place,
@@ -32,12 +35,9 @@ from .files import (
     write_bytes_atomically,
     write_json_atomically,
 )
-from .predictor import Predictor, check_model_archive, find_model, load_model
-from .tflite_model import TFLITE_SUFFIX
-from .thresholds import THRESHOLDS_FILE, read_thresholds
 
 if TYPE_CHECKING:
-    from .dataset import TrainingData
+    from .data.dataset import TrainingData
 
 EXPORT_FILE = "export.json"
 # TFLite's calibration runs every image: far more than this adds minutes, not accuracy.
@@ -105,22 +105,22 @@ def _export(
     args, predictor: Predictor, settings: dict[str, Any], data: TrainingData
 ) -> tuple[dict[str, bytes], dict[str, Any]]:
     """The TFLite files by name, and export.json's measurements of them."""
-    from . import deploy
-    from .pipeline import trial_views
+    from .deploy import conversion
+    from .training.pipeline import trial_views
 
     views = trial_views(settings, data.prepared)
-    inputs = deploy.model_inputs(views[data.split.test])
-    reference = deploy.Reference(
+    inputs = conversion.model_inputs(views[data.split.test])
+    reference = conversion.Reference(
         inputs,
-        deploy.outputs_of(predictor.model, inputs),
+        conversion.outputs_of(predictor.model, inputs),
         data.prepared.aus[data.split.test],
         predictor.thresholds.tolist(),
         predictor.au_names,
     )
-    kinds = {deploy.FLOAT32: None}
+    kinds = {conversion.FLOAT32: None}
     if args.int8:
         count, train = args.calibration_images, data.split.train
-        kinds[deploy.INT8] = deploy.calibration_inputs(views, train, count, args.seed)
+        kinds[conversion.INT8] = conversion.calibration_inputs(views, train, count, args.seed)
         if len(train) < count:
             print(
                 f"note: --calibration-images {count}: the training split has {len(train)} "
@@ -130,9 +130,9 @@ def _export(
     files, models = {}, {}
     timing = (args.threads, args.runs, args.warmup)
     for kind, calibration in kinds.items():
-        content = deploy.convert(predictor.model, calibration)
-        files[deploy.FILES[kind]] = content
-        models[kind] = deploy.describe(kind, content, reference, *timing)
+        content = conversion.convert(predictor.model, calibration)
+        files[conversion.FILES[kind]] = content
+        models[kind] = conversion.describe(kind, content, reference, *timing)
         if calibration is not None:
             models[kind]["calibration_images"] = len(calibration)
     return files, {
@@ -151,7 +151,7 @@ def _export(
 def _training_data(args, settings: dict[str, Any]) -> TrainingData:
     """The data the model was trained on, split and prepared as it was (size, face detector),
     with the model's AUs."""
-    from .dataset import load_training_data
+    from .data.dataset import load_training_data
     from .labels import parse_au_list
 
     aus = parse_au_list(",".join(name.removeprefix("AU") for name in settings["au_names"]))
@@ -169,7 +169,7 @@ def _training_data(args, settings: dict[str, Any]) -> TrainingData:
 
 
 def _latency_settings(args) -> dict[str, Any]:
-    from .deploy import cpu_name
+    from .deploy.conversion import cpu_name
 
     return {
         "batch": 1,

@@ -1,7 +1,7 @@
 """`python -m core.predict --model PATH_OR_RUN_DIR IMAGE_OR_FOLDER... [--json]`.
 
-Emotion and AUs of new images with a trained model (core.predictor): each image goes through the
-very code path training used, and AUs are cut at the thresholds tuned on validation.
+Emotion and AUs of new images with a trained model (core.deploy.predictor): each image goes through
+the very code path training used, and AUs are cut at the thresholds tuned on validation.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .deploy.predictor import Prediction, Predictor, check_model_file, find_model, image_files
+from .evaluation.thresholds import THRESHOLDS_FILE, read_thresholds
 from .files import strict_json
-from .predictor import Prediction, Predictor, check_model_file, find_model, image_files
-from .thresholds import THRESHOLDS_FILE, read_thresholds
 
 
 def format_predictions(predictions: Sequence[Prediction]) -> str:

@@ -1,12 +1,12 @@
 """`python -m core.prepare IMAGE_OR_FOLDER... --out DIR [--detector NAME] [--size N] [--json]`.
 
 See what the model sees before a study: every image goes through the preparation training uses
-(`core.preprocess.prepare_images`: grey, face found, eyes levelled, square crop, resize) and its
-crop is written to DIR as a PNG, with `prepared.jsonl` (one JSON object per image: path,
+(`core.images.preprocess.prepare_images`: grey, face found, eyes levelled, square crop, resize) and
+its crop is written to DIR as a PNG, with `prepared.jsonl` (one JSON object per image: path,
 face_found, box, landmarks, score, angle, frames, output) and `contact_sheet.png` (every crop;
 those without a face framed in red). Items are image files, folders of images, CK+ folders or CSV
 manifests (their labelled images, the frames training would use). Images are read as a viewer
-shows them (core.image_files): turned upright by their EXIF orientation, and of a file with
+shows them (core.images.image_files): turned upright by their EXIF orientation, and of a file with
 several frames (an animation, pages, a camera's pictures) the first frame, which it says.
 """
 
@@ -30,7 +30,7 @@ from .cli import (
 from .config import MIN_INPUT_SIZE
 from .errors import DataError
 from .files import check_output_folder, folder_in_place, output_written, strict_json
-from .preprocess import (
+from .images.preprocess import (
     DEFAULT_FACE_MARGIN,
     DEFAULT_PREPARED_SIZE,
     MAX_PREPARED_SIZE,
@@ -49,8 +49,8 @@ SHOWN = 10  # paths listed under a heading of the summary
 def images_of(items: Iterable[str | Path]) -> list[Path]:
     """The images each item stands for: a CK+ folder or CSV manifest gives its labelled images
     (as training reads them), any other folder its image files, a file itself."""
-    from .predictor import image_files
-    from .sources import is_ckplus_folder, load_source
+    from .data.sources import is_ckplus_folder, load_source
+    from .deploy.predictor import image_files
 
     found: list[Path] = []
     for item in items:

@@ -11,12 +11,12 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from .cli import Parser, exits_cleanly, folder_path, int_in
+from .data.records import Source
+from .data.sources import load_source
 from .errors import DataError
 from .files import IMAGE_BYTES_LIMIT, check_output_folder, read_bounded, strict_json
-from .image_files import check_declared_size, read_grey
+from .images.image_files import check_declared_size, read_grey
 from .labels import EMOTIONS, au_names, parse_au_list
-from .records import Source
-from .sources import load_source
 
 NOT_READABLE = "not a readable image (empty, truncated or not an image)"
 

@@ -1,7 +1,7 @@
 """`python -m core.train --out DIR [options]`: train one config, no Ray.
 
-A thin command line over `core.loop`: parse the options into a config (each option's `dest` is
-its config key, so no key is copied by hand), train, test, and write model.keras, report.json,
+A thin command line over `core.training.loop`: parse the options into a config (each option's `dest`
+is its config key, so no key is copied by hand), train, test, and write model.keras, report.json,
 history.json, thresholds.json and TensorBoard files into --out.
 """
 
@@ -32,11 +32,11 @@ from .cli import backbone_weights as backbone_weights_option
 from .config import ALPHAS, MIN_INPUT_SIZE, full_config, targets_from_options
 from .files import check_output_folder, replace_atomically, write_json_atomically
 from .folder_lock import folder_lock
+from .images.preprocess import MAX_PREPARED_SIZE
 from .labels import parse_au_list
-from .preprocess import MAX_PREPARED_SIZE
 
 if TYPE_CHECKING:
-    from .preprocess import PreparedData
+    from .images.preprocess import PreparedData
 
 # Options that are config keys (dest = key); the rest (--data, --out, ...) say where and how.
 CONFIG_OPTIONS: tuple[str, ...] = (
@@ -122,7 +122,7 @@ def config_from_args(args) -> dict[str, Any]:
 
 def save_outputs(out: Path, result, report: dict[str, Any], *, prepared: PreparedData) -> None:
     """model.keras, report.json, thresholds.json (core.predict) appear whole or not at all."""
-    from .thresholds import write_thresholds
+    from .evaluation.thresholds import write_thresholds
 
     replace_atomically(out / "model.keras", result.model.save)
     write_json_atomically(out / "history.json", result.history)
@@ -143,17 +143,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def train_and_save(args: argparse.Namespace, config: dict[str, Any]) -> int:
     """The work of `main` once its options are checked and --out is held."""
-    from .pretrained import fetch_named_in
+    from .model.pretrained import fetch_named_in
 
     fetch_named_in(config)
-    from .threads import configure_threads
+    from .training.threads import configure_threads
 
     configure_threads(args.threads)
-    from .dataset import data_summary, load_training_data
+    from .data.dataset import data_summary, load_training_data
+    from .evaluation.metrics import format_report
     from .labels import DEFAULT_AUS
-    from .loop import evaluate_on_test, train, training_summary
-    from .metrics import format_report
-    from .models import build_model
+    from .model.builders import build_model
+    from .training.loop import evaluate_on_test, train, training_summary
 
     data = load_training_data(
         args.data,
@@ -165,7 +165,7 @@ def train_and_save(args: argparse.Namespace, config: dict[str, Any]) -> int:
     )
     build_model({**config, "n_aus": data.prepared.aus.shape[1]})  # fail before writing
     print(data_summary(data), flush=True)
-    from .yardstick import (
+    from .evaluation.yardstick import (
         add_baselines,
         announce_floors,
         format_beside_baselines,

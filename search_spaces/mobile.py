@@ -13,7 +13,7 @@ SPACE = SearchSpace(
     "augmentation",
     params={
         # Cost levers: latency grows about with alpha squared and with the input's area
-        # (core.cost: 0.36 ms at 0.25 / 64 px, 3.8 ms at 1.0 / 128 px on a 2-core EPYC).
+        # (core.deploy.cost: 0.36 ms at 0.25 / 64 px, 3.8 ms at 1.0 / 128 px on a 2-core EPYC).
         "alpha": Choice((0.25, 0.5, 0.75, 1.0)),
         "input_size": Choice((64, 96, 128, 160, 224)),
         # Quality levers, as in large_sample.

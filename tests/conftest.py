@@ -112,7 +112,7 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def small_synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small built-in-style set (24 subjects, 72 labelled images) in the CK+ layout."""
-    from core.synthetic import generate
+    from core.data.synthetic import generate
 
     root = tmp_path_factory.mktemp("synthetic") / "ck"
     return generate(root, seed=1, n_subjects=24, n_labelled=72, n_unlabelled=2)
@@ -208,3 +208,38 @@ def mount_tmpfs(folder: Path, options: str) -> None:
     )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+
+
+def as_the_flat_layout_wrote_it(model_file: Path) -> int:
+    """Rewrite a .keras file as a model saved before core/'s rooms: every module its config names
+    back to the flat layout's path (core.model.builders -> core.models). Names rewritten."""
+    import json
+    import zipfile
+
+    from core import MOVED
+
+    flat = {home: old for old, home in MOVED.items()}
+    rewritten = 0
+
+    def back(value: object) -> None:
+        nonlocal rewritten
+        if isinstance(value, dict):
+            if value.get("module") in flat:
+                value["module"] = flat[value["module"]]
+                rewritten += 1
+            for inner in value.values():
+                back(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                back(inner)
+
+    with zipfile.ZipFile(model_file) as archive:
+        members = [(info, archive.read(info)) for info in archive.infolist()]
+    with zipfile.ZipFile(model_file, "w") as archive:
+        for info, content in members:
+            if info.filename == "config.json":
+                config = json.loads(content)
+                back(config)
+                content = json.dumps(config).encode()
+            archive.writestr(info, content)
+    return rewritten

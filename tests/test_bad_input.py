@@ -995,7 +995,7 @@ def write_peak(root: Path, kind: str) -> Path:
 
 @pytest.mark.parametrize("kind", ["16-bit", "rgba", "palette"])
 def test_unusual_image_formats_are_converted_to_8_bit_grey(kind: str, tmp_path: Path, capsys):
-    from core.preprocess import prepare_image
+    from core.images.preprocess import prepare_image
 
     root = ckplus(tmp_path)
     peak = write_peak(root, kind)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from core.data.sources import read_csv_manifest
 from core.errors import DataError
-from core.sources import read_csv_manifest
 from tests.conftest import write_image
 
 REPO = Path(__file__).resolve().parents[1]

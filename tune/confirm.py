@@ -19,11 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.dataset import TrainingData
+from core.data.dataset import TrainingData
+from core.data.split import Split, fresh_splits
 from core.errors import first_line
 from core.files import scratch_folder, use_process_scratch
-from core.preprocess import PreparedData
-from core.split import Split, fresh_splits
+from core.images.preprocess import PreparedData
 
 from .confirmation import Confirmation, Finalist, resumed_or_new, save_confirmation
 from .ray_compat import grid_trials
@@ -104,7 +104,7 @@ def train_on_split(
     """One training run on a Ray worker: the best epoch's combined validation score (the trial's
     score), and with `keep_model` the best model's .keras bytes."""
     from core.config import combined_score
-    from core.loop import train
+    from core.training.loop import train
 
     from .gpu import configure_gpu
     from .trainable import DRIVER_PID_ENV, worker_scratch_job

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from core.dataset import TrainingData
+from core.data.dataset import TrainingData
 from core.files import replace_atomically, scratch_folder, write_json_atomically
 from search_spaces import get
 
@@ -132,7 +132,7 @@ def checkpoint_model(checkpoint):
     """The model a trial's checkpoint holds (its best epoch's), loaded safely."""
     import keras
 
-    import core.models  # noqa: F401  registers the custom loss and AU metrics load_model needs
+    import core.model.builders  # noqa: F401  registers the custom loss and AU metrics load_model needs
 
     from .trainable import CHECKPOINT_MODEL
 
@@ -147,9 +147,9 @@ def compare_with_start(report: dict, best, start, data: TrainingData) -> None:
     """The best against the study's hand-tuned start on the same test images, paired, added to
     the report's comparisons (the terminal and the page say it in words); "hand_tuned_start"
     names the trial, how its training ended, and its test figures."""
-    from core.loop import evaluate_on_test
-    from core.outputs import outputs_in
-    from core.verdicts import compare
+    from core.evaluation.outputs import outputs_in
+    from core.evaluation.verdicts import compare
+    from core.training.loop import evaluate_on_test
 
     report["hand_tuned_start"] = {"trial_id": start.trial_id, "status": trial_status(start)}
     checkpoint = start.run_metadata.checkpoint_manager.latest_checkpoint_result
@@ -185,11 +185,11 @@ def export_best(
     import_tensorflow()
     import keras
 
-    import core.models  # noqa: F401  registers the custom loss and AU metrics load_model needs
-    from core.loop import evaluate_on_test
-    from core.metrics import format_report
-    from core.thresholds import write_thresholds
-    from core.yardstick import add_baselines, format_beside_baselines
+    import core.model.builders  # noqa: F401  registers the custom loss and AU metrics load_model needs
+    from core.evaluation.metrics import format_report
+    from core.evaluation.thresholds import write_thresholds
+    from core.evaluation.yardstick import add_baselines, format_beside_baselines
+    from core.training.loop import evaluate_on_test
 
     if model_file is not None:
         model = keras.models.load_model(model_file, safe_mode=True)

@@ -322,15 +322,15 @@ def run_command(args, parser: Parser, held: contextlib.ExitStack) -> int:
     if args.optuna_dashboard:
         require_local_journal(settings)
     started = time.perf_counter()
-    from core.pretrained import fetch_weights, named
+    from core.model.pretrained import fetch_weights, named
 
     for name in settings.named_weights():  # trials never fetch: the driver does, once
         fetch_weights(named(name))
-    from core.dataset import data_summary
+    from core.data.dataset import data_summary
 
     data = settings.load_data()
     print(data_summary(data), flush=True)
-    from core.yardstick import validation_floors
+    from core.evaluation.yardstick import validation_floors
 
     settings.floors = validation_floors(data)
     from .tuner import run_study, start_ray, stop_ray
@@ -344,7 +344,7 @@ def run_command(args, parser: Parser, held: contextlib.ExitStack) -> int:
         if not args.resume:
             settings = plan_resources(settings, args)
             settings.resolved_space()  # fail on a bad override before anything is written
-        from core.yardstick import announce_floors
+        from core.evaluation.yardstick import announce_floors
 
         # After every check of the user's options: a mistake stays one line.
         announce_floors(settings.effective_targets(), settings.floors)

@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import ConfigError, shortened
-from core.faces import DEFAULT_DETECTOR, LEGACY_DETECTOR
 from core.files import write_json_atomically
+from core.images.faces import DEFAULT_DETECTOR, LEGACY_DETECTOR
 from search_spaces import SearchSpace, get
 from search_spaces.domains import STUDY_CAPS
 
 from .storage import join_storage, read_text, write_into
 
 if TYPE_CHECKING:
-    from core.dataset import TrainingData
+    from core.data.dataset import TrainingData
 
 STUDY_FILE = "study.json"
 
@@ -56,12 +56,13 @@ class StudySettings:
     search: str = "tpe"
     scheduler: str = "asha"
     report: bool = True
-    # Keep trial workers (and their compiled models, core.warm) between trials: ~1 s instead of
-    # ~12 s to a trial's first step. `--fresh-workers` turns it off.
+    # Keep trial workers (and their compiled models, core.model.warm) between trials: ~1 s
+    # instead of ~12 s to a trial's first step. `--fresh-workers` turns it off.
     reuse_workers: bool = True
     # TPE chooses every trial: the space's start points (the report's config first) are skipped.
     no_hand_tuned_start: bool = False
-    # The target metrics' floors on this study's validation split (core.yardstick), for the report.
+    # The target metrics' floors on this study's validation split (core.evaluation.yardstick), for
+    # the report.
     floors: dict[str, float] = field(default_factory=dict)
     detector: str = DEFAULT_DETECTOR  # the face detector the images are prepared with
     # Several objectives (tune.objectives): Optuna keeps a Pareto front; empty: the one score.
@@ -105,9 +106,9 @@ class StudySettings:
         return space.with_fixed(overrides) if overrides else space
 
     def named_weights(self) -> list[str]:
-        """The named pretrained weights (core.pretrained) this study's trials may load: the
+        """The named pretrained weights (core.model.pretrained) this study's trials may load: the
         driver fetches them before the first trial, since trials never fetch."""
-        from core.pretrained import NAMED_WEIGHTS
+        from core.model.pretrained import NAMED_WEIGHTS
 
         space = self.resolved_space()
         values = [space.fixed.get("backbone_weights")] + [
@@ -124,7 +125,7 @@ class StudySettings:
     def load_data(self, progress: bool = True) -> TrainingData:
         """The study's data and split, as every part of it sees them: the same source, seed,
         AUs, face detector and path rule (the run, the report and cross-validation)."""
-        from core.dataset import load_training_data
+        from core.data.dataset import load_training_data
         from core.labels import DEFAULT_AUS
 
         return load_training_data(
@@ -183,7 +184,7 @@ class StudySettings:
         objective, a detector, a backbone, a search method, a scheduler), said as
         `field is VALUE, expected one of ...`; None when all are known."""
         from core.config import ALPHAS
-        from core.faces import DETECTORS
+        from core.images.faces import DETECTORS
         from search_spaces import names
 
         from .objectives import OBJECTIVES

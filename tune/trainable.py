@@ -12,12 +12,12 @@ from typing import Any
 
 from ray import tune
 
-from core.callbacks import ScoreBook
 from core.config import combined_score
-from core.cost import parameter_count
-from core.dataset import TrainingData
+from core.data.dataset import TrainingData
+from core.deploy.cost import parameter_count
 from core.files import scratch_folder, use_process_scratch
-from core.loop import ResumePoint
+from core.training.callbacks import ScoreBook
+from core.training.loop import ResumePoint
 
 from .gpu import configure_gpu
 from .halt import HaltWatch
@@ -62,7 +62,7 @@ def run_trial(
 ) -> None:
     """Train one trial. `data` arrives through the object store: shared, never re-read.
     `halt`: the study's halt key (tune.halt), watched before every batch.
-    `latency`: measure the network's CPU latency per image (core.cost) and report it, for a
+    `latency`: measure the network's CPU latency per image (core.deploy.cost) and report it, for a
     study with that objective (about 6 s: once per architecture, kept in the `study` folder when
     the worker can reach it)."""
     # Read by this worker when it is reused for the next trial: set here too, so it holds however
@@ -76,11 +76,11 @@ def run_trial(
     threads = _cpu_share(context)
     configure_gpu(config)
 
-    from core.loop import train
+    from core.training.loop import train
 
     cost = {}
     if latency:
-        from core.cost import latency_ms
+        from core.deploy.cost import latency_ms
 
         shared = Path(study) if study and Path(study).is_dir() else None
         n_aus = int(data.prepared.aus.shape[1])

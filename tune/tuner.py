@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from core.cli import EXIT_INTERRUPTED
-from core.dataset import TrainingData
+from core.data.dataset import TrainingData
 from core.errors import ConfigError, StorageError
 
 from .halt import halt_study
@@ -169,7 +169,7 @@ def build_tuner(settings: StudySettings, data: TrainingData, restore: bool):
         scheduler=make_scheduler(space, settings.scheduler),
         num_samples=settings.num_samples,  # the time budget: TargetStopper's
         # A finished trial's worker runs the next one: no new process, no TensorFlow import,
-        # and the compiled model of a shape it has trained before (core.warm).
+        # and the compiled model of a shape it has trained before (core.model.warm).
         reuse_actors=settings.reuse_workers,
         trial_name_creator=trial_name,
         trial_dirname_creator=trial_name,

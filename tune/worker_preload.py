@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import importlib
 
-# What a trial imports before its first step, besides TensorFlow: Keras (core.models), the
+# What a trial imports before its first step, besides TensorFlow: Keras (core.model.builders), the
 # training loop, the trainable (Ray Tune) and TensorBoard's HParams writer.
 MODULES = (
-    "core.models",
-    "core.loop",
-    "core.warm",
+    "core.model.builders",
+    "core.training.loop",
+    "core.model.warm",
     "tune.trainable",
     "tensorboard.plugins.hparams.api",
 )

@@ -9,22 +9,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import baselines, metrics
-from core.baselines import (
+from core.data.split import split_by_subject
+from core.evaluation import baselines, metrics
+from core.evaluation.baselines import (
     baseline_reports,
     downscale,
     fit_linear,
     floor_warnings,
     metric_floors,
 )
-from core.split import split_by_subject
 
 AU_NAMES = ["AU1", "AU2", "AU4"]
 
 
 def test_baselines_import_neither_tensorflow_nor_ray():
     code = (
-        "import sys, core.baselines; "
+        "import sys, core.evaluation.baselines; "
         "print(sorted(m for m in ('tensorflow', 'keras', 'ray') if m in sys.modules))"
     )
     root = Path(__file__).resolve().parents[2]
@@ -204,7 +204,7 @@ def test_fit_linear_keeps_three_emotion_columns_when_training_lacks_a_class():
 
 @pytest.mark.slow
 def test_linear_baseline_beats_the_majority_floor_on_the_built_in_set():
-    from core.dataset import load_training_data
+    from core.data.dataset import load_training_data
     from core.labels import au_names
 
     data = load_training_data(None, prepared_size=96, progress=False)

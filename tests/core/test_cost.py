@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core import cost
+from core.deploy import cost
 
 TINY = {"backbone": "mobilenet", "alpha": 0.25, "input_size": 32, "n_aus": 3}
 
@@ -26,7 +26,7 @@ def test_latency_is_measured_once_per_architecture_and_kept_in_the_study(
 
 
 def test_the_parameter_count_is_every_weight_of_the_model():
-    from core.models import build_network
+    from core.model.builders import build_network
 
     network = build_network(TINY)
     assert cost.parameter_count(network) == sum(w.size for w in network.get_weights())

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.evaluation.thresholds import THRESHOLDS_FILE, read_thresholds
 from core.export import main as export_main
 from core.labels import au_names
-from core.thresholds import THRESHOLDS_FILE, read_thresholds
 
 SIZE = 32
 REPO = Path(__file__).resolve().parents[2]
@@ -24,8 +24,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def keras_model():
-    """A tiny untrained dual-head model, as core.models builds it."""
-    from core.models import build_network
+    """A tiny untrained dual-head model, as core.model.builders builds it."""
+    from core.model.builders import build_network
 
     return build_network({"input_size": SIZE, "alpha": 0.25})
 
@@ -69,8 +69,8 @@ def exported(model_folder: Path, small_synthetic: Path, tmp_path_factory) -> tup
 
 
 def test_float_tflite_gives_the_keras_outputs_by_name(keras_model, capfd):
-    from core.deploy import convert
-    from core.tflite_model import LiteModel
+    from core.deploy.conversion import convert
+    from core.deploy.tflite_model import LiteModel
 
     inputs = np.random.default_rng(0).uniform(0, 255, (4, SIZE, SIZE, 1)).astype(np.float32)
     lite = LiteModel(convert(keras_model))
@@ -87,9 +87,9 @@ def test_float_tflite_gives_the_keras_outputs_by_name(keras_model, capfd):
 def test_a_mixed_precision_model_is_converted_in_float32():
     import keras
 
-    from core.deploy import convert
-    from core.models import build_network
-    from core.tflite_model import LiteModel
+    from core.deploy.conversion import convert
+    from core.deploy.tflite_model import LiteModel
+    from core.model.builders import build_network
 
     keras.mixed_precision.set_global_policy("mixed_float16")  # as GPU trials train
     try:
@@ -132,7 +132,7 @@ def test_export_writes_both_models_their_settings_and_figures(exported, model_fo
 def test_predict_runs_the_tflite_as_it_runs_the_keras_model(
     exported, model_folder: Path, small_synthetic: Path
 ):
-    from core.predictor import Predictor
+    from core.deploy.predictor import Predictor
 
     out, _ = exported
     images = sorted((small_synthetic / "cohn-kanade-images").rglob("*.png"))[:4]

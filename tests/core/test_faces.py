@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
+from core.data.sources import read_ckplus
 from core.errors import DataError
-from core.faces import DETECTORS, Face, check_detector, detect_face
-from core.preprocess import prepare, prepare_image, prepare_images
-from core.sources import read_ckplus
+from core.images.faces import DETECTORS, Face, check_detector, detect_face
+from core.images.preprocess import prepare, prepare_image, prepare_images
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = 160

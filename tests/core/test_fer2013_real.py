@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.pretrained import FER2013, cached_path, sha256_of
+from core.model.pretrained import FER2013, cached_path, sha256_of
 from core.train import main as train_main
 
 

@@ -94,7 +94,7 @@ def test_pool_workers_die_with_the_command_that_started_them(tmp_path: Path):
         "import time\n"
         "from concurrent.futures import ProcessPoolExecutor\n"
         "import os\n"
-        "from core.synthetic.write import _clean_context, exit_with\n"
+        "from core.data.synthetic.write import _clean_context, exit_with\n"
         "if __name__ == '__main__':\n"
         "    with ProcessPoolExecutor(2, mp_context=_clean_context(),"
         " initializer=exit_with, initargs=(os.getpid(),)) as pool:\n"

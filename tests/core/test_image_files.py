@@ -1,5 +1,5 @@
 """Image files read as a person sees them: EXIF orientation, the first of several frames, one
-list of image types (core.image_files)."""
+list of image types (core.images.image_files)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from core.errors import DataError
-from core.image_files import IMAGE_SUFFIXES, check_image_type, read_grey, read_grey_image
+from core.images.image_files import IMAGE_SUFFIXES, check_image_type, read_grey, read_grey_image
 from core.summary import image_facts
 from tests.conftest import EXIF_ORIENTATION, SAVE_OPTIONS, write_exif_turned
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.intervals import N_RESAMPLES, subject_bootstrap
+from core.evaluation.intervals import N_RESAMPLES, subject_bootstrap
 
 # The built-in set's test split: 79 images of 18 subjects.
 SIZES = np.array([4, 4, 5, 5, 3, 4, 4, 5, 4, 3, 5, 5, 5, 3, 5, 5, 4, 6])

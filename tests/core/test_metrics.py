@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from core import metrics
+from core.evaluation import metrics
 from core.labels import EMOTIONS, au_names
 
 
@@ -272,7 +272,7 @@ def keras_result(metric, truth, prob, batch=None):
 def test_keras_macro_f1_leaves_out_the_au_the_report_leaves_out(batch):
     import keras
 
-    from core.models import DefinedMacroF1
+    from core.model.builders import DefinedMacroF1
 
     report = metrics.au_metrics(AU_TRUE, KERAS_PROB, au_names=AU_NAMES)
     assert report["au_undefined"] == ["AU4"]
@@ -287,7 +287,7 @@ def test_keras_macro_f1_leaves_out_the_au_the_report_leaves_out(batch):
 def test_keras_pr_auc_leaves_out_the_au_map_leaves_out(batch):
     import keras
 
-    from core.models import DefinedPRAUC
+    from core.model.builders import DefinedPRAUC
 
     report = metrics.au_metrics(AU_TRUE, KERAS_PROB, au_names=AU_NAMES)
     assert report["ap_undefined"] == ["AU4"]
@@ -299,7 +299,7 @@ def test_keras_pr_auc_leaves_out_the_au_map_leaves_out(batch):
 
 
 def test_keras_au_metrics_read_zero_when_no_au_has_a_positive():
-    from core.models import DefinedMacroF1, DefinedPRAUC
+    from core.model.builders import DefinedMacroF1, DefinedPRAUC
 
     truth, prob = np.zeros((2, 2)), np.full((2, 2), 0.7)
     assert keras_result(DefinedMacroF1(), truth, prob) == 0.0
@@ -313,7 +313,7 @@ def test_keras_au_metrics_survive_a_safe_mode_save_and_load(tmp_path):
 
     import keras
 
-    from core.models import DefinedMacroF1, DefinedPRAUC
+    from core.model.builders import DefinedMacroF1, DefinedPRAUC
 
     inputs = keras.Input((3,))
     model = keras.Model(inputs, keras.layers.Dense(3, activation="sigmoid")(inputs))

@@ -21,17 +21,17 @@ import keras
 import numpy as np
 import pytest
 
-from core import pretrained
 from core.errors import ConfigError
-from core.mini_xception import (
+from core.evaluation.thresholds import THRESHOLDS_FILE
+from core.model import pretrained
+from core.model.builders import build_model
+from core.model.mini_xception import (
     BLOCK_FILTERS,
     Subsample2D,
     block_layer_names,
     load_fer_weights,
     mini_xception,
 )
-from core.models import build_model
-from core.thresholds import THRESHOLDS_FILE
 from tests.conftest import write_image
 from tests.core.test_models import images, labels
 
@@ -234,7 +234,7 @@ def test_unfreezing_the_top_block_trains_its_convolutions_and_no_batchnorm(fer_f
 
 SCRATCH_STEP = """
 import numpy as np
-from core.models import build_model
+from core.model.builders import build_model
 from tests.core.test_models import images, labels
 
 # 64 px: the stem's 60x60x8 map is one on which a strided 1x1 conv's gradient crashed
@@ -336,9 +336,9 @@ def test_a_saved_model_safe_loads_with_the_same_weights_and_predictions(model_fo
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
 def test_tflite_and_the_predictor_agree_with_keras(model_folder, tmp_path):
-    from core.deploy import convert
-    from core.predictor import Predictor
-    from core.tflite_model import TFLITE_FILE, LiteModel
+    from core.deploy.conversion import convert
+    from core.deploy.predictor import Predictor
+    from core.deploy.tflite_model import TFLITE_FILE, LiteModel
 
     model = keras.models.load_model(model_folder / "model.keras", safe_mode=True)
     content = convert(model)
@@ -365,8 +365,8 @@ def test_tflite_and_the_predictor_agree_with_keras(model_folder, tmp_path):
 @pytest.mark.slow
 def test_a_warm_trial_starts_again_from_the_pretrained_weights(fer_file):
     """A reused worker's compiled model, fine-tuned by one trial, is reset to the file's weights
-    for the next trial of its shape (core.warm), not to a random initialisation."""
-    from core.warm import warm_model
+    for the next trial of its shape (core.model.warm), not to a random initialisation."""
+    from core.model.warm import warm_model
 
     config = {
         "backbone": "mini_xception",

@@ -8,7 +8,7 @@ import pytest
 
 from core.config import LOSS_KEYS, METRIC_KEYS, MODEL_DEFAULTS, resolve_model_config
 from core.errors import ConfigError
-from core.models import WeightedBinaryCrossentropy, au_pos_weights_from_labels, build_model
+from core.model.builders import WeightedBinaryCrossentropy, au_pos_weights_from_labels, build_model
 
 TINY = {"input_size": 32, "alpha": 0.25}
 N_AUS = 5
@@ -373,7 +373,7 @@ def test_save_and_safe_load_round_trip_keeps_weighted_loss_and_transfer_graph(
 
 @pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
 def test_l1_and_au_weights_are_variables_that_save_and_safe_load(tmp_path):
-    from core.models import VariableL1, assign_trial_values
+    from core.model.builders import VariableL1, assign_trial_values
 
     config = {**TINY, "n_aus": N_AUS, "l1": 0.01, "au_pos_weights": [2.0] * N_AUS}
     model = build_model(config)

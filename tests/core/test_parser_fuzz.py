@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.data.sources import parse_emotion_file, parse_facs_file, read_csv_manifest
 from core.errors import DataError
-from core.sources import parse_emotion_file, parse_facs_file, read_csv_manifest
 from tests.conftest import write_image
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

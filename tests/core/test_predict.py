@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.dataset import load_training_data
+from core.data.dataset import load_training_data
+from core.deploy.predictor import Predictor
 from core.labels import EMOTIONS, au_names
-from core.pipeline import trial_views
 from core.predict import main as predict_main
-from core.predictor import Predictor
 from core.train import main as train_main
+from core.training.pipeline import trial_views
 
 pytestmark = pytest.mark.slow
 

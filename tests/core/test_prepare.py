@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.images.preprocess import prepare_image
 from core.prepare import RECORDS_FILE, SHEET_FILE, THUMB, main
-from core.preprocess import prepare_image
 from tests.conftest import mount_tmpfs, write_exif_turned, write_image
 
 KEYS = {"path", "face_found", "box", "landmarks", "score", "angle", "frames", "output"}

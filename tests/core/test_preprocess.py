@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.data.sources import read_ckplus
 from core.errors import DataError
-from core.faces import DEFAULT_DETECTOR, DETECTORS, square_crop
-from core.image_files import read_grey
-from core.preprocess import crop_and_resize, prepare, prepare_image
-from core.sources import read_ckplus
+from core.images.faces import DEFAULT_DETECTOR, DETECTORS, square_crop
+from core.images.image_files import read_grey
+from core.images.preprocess import crop_and_resize, prepare, prepare_image
 
 
 def test_sixteen_bit_rgba_and_palette_images_are_converted(tmp_path: Path):
@@ -87,7 +87,9 @@ def test_preparation_is_cached_and_keyed_by_settings(small_ckplus: Path, tmp_pat
 def test_second_preparation_reads_the_cache(small_ckplus: Path, tmp_path: Path, monkeypatch):
     source = read_ckplus(small_ckplus)
     prepare(source, size=32, cache_dir=tmp_path, progress=False)
-    monkeypatch.setattr("core.preprocess.prepare_images", lambda *a, **k: pytest.fail("again"))
+    monkeypatch.setattr(
+        "core.images.preprocess.prepare_images", lambda *a, **k: pytest.fail("again")
+    )
     again = prepare(source, size=32, cache_dir=tmp_path, progress=False)
     assert again.images.shape == (4, 32, 32)
     assert again.emotions.tolist() == [r.emotion for r in source.records]

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from core import pretrained
 from core.errors import ConfigError
-from core.pretrained import NamedWeights, cached_weights, fetch_named_in, fetch_weights
+from core.model import pretrained
+from core.model.pretrained import NamedWeights, cached_weights, fetch_named_in, fetch_weights
+from core.pretrained import main as pretrained_main
 
 REPO = Path(__file__).resolve().parents[2]
 WEIGHTS = b"\x89HDF\r\n\x1a\n fake mini-Xception weights " * 64
@@ -192,7 +193,7 @@ def test_offline_is_one_config_error_line_naming_backbone_weights(cache, index):
 
 FETCH = """
 import json, sys
-from core.pretrained import NamedWeights, fetch_weights
+from core.model.pretrained import NamedWeights, fetch_weights
 path = fetch_weights(NamedWeights(**json.loads(sys.argv[1])), say=lambda line: print("SAID", line))
 print("PATH", path)
 """
@@ -231,7 +232,7 @@ def test_an_unknown_name_lists_the_known_ones():
 
 def test_cli_prints_where_the_weights_are_kept(cache, spec, monkeypatch, capsys):
     monkeypatch.setitem(pretrained.NAMED_WEIGHTS, spec.name, spec)
-    assert pretrained.main([spec.name]) == 0
+    assert pretrained_main([spec.name]) == 0
     captured = capsys.readouterr()
     assert captured.out == f"{cache / 'weights' / spec.file_name}\n"
     assert captured.err.startswith("fetched the fakefer weights") and captured.err.count("\n") == 1
@@ -245,7 +246,7 @@ def test_cli_prints_where_the_weights_are_kept(cache, spec, monkeypatch, capsys)
     ],
 )
 def test_cli_bad_input_is_one_error_line_and_exit_2(cache, index, argv, message, capsys):
-    assert pretrained.main(argv) == 2
+    assert pretrained_main(argv) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.startswith("error: ") and captured.err.count("\n") == 1

@@ -10,19 +10,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import probe
-from core.dataset import TrainingData
-from core.mini_xception import mini_xception
-from core.preprocess import PreparedData
-from core.pretrained import FER2013, cached_path, fetch_weights, sha256_of
-from core.split import split_by_subject
-from core.yardstick import (
+from core.data.dataset import TrainingData
+from core.data.split import split_by_subject
+from core.evaluation import probe
+from core.evaluation.yardstick import (
     BASELINE_LABELS,
     LINEAR_PROBE,
     add_baselines,
     baselines_on,
     format_beside_baselines,
 )
+from core.images.preprocess import PreparedData
+from core.model.mini_xception import mini_xception
+from core.model.pretrained import FER2013, cached_path, fetch_weights, sha256_of
 from tests.core.test_baselines import easy_set
 from tests.core.test_mini_xception import distinct_weights, save_fer_file
 
@@ -143,7 +143,7 @@ def test_a_weights_file_with_the_wrong_hash_is_not_read(isolated_cache: Path):
 
 @pytest.mark.slow
 def test_linear_probe_beats_the_majority_floor_on_real_weights(tmp_path: Path, monkeypatch):
-    from core.dataset import load_training_data
+    from core.data.dataset import load_training_data
 
     data = load_training_data(None, prepared_size=96, progress=False)  # the session's cache
     monkeypatch.setenv("FERTUNE_CACHE", str(tmp_path))  # real weights for this test only

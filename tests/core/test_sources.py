@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from core.data.sources import load_source, read_ckplus
 from core.errors import DataError
 from core.labels import DEFAULT_AUS
-from core.sources import load_source, read_ckplus
 from core.summary import main as summary_main
 from tests.conftest import Sequence, ck_float, make_ckplus, write_image
 
@@ -199,7 +199,7 @@ def test_summary_cli_reports_user_error_without_traceback(tmp_path: Path, capsys
 
 
 def test_label_files_and_manifests_with_a_utf8_byte_order_mark_read_as_without(tmp_path: Path):
-    from core.sources import parse_emotion_file, parse_facs_file
+    from core.data.sources import parse_emotion_file, parse_facs_file
 
     emotion = tmp_path / "e.txt"
     emotion.write_bytes(b"\xef\xbb\xbf   5.0000000e+00\n")

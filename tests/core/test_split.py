@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.split import fold_splits, fresh_splits, oversample, split_by_subject, subject_folds
+from core.data.split import fold_splits, fresh_splits, oversample, split_by_subject, subject_folds
 
 
 def synthetic_labels(n_subjects: int, per_subject: int, seed: int):

@@ -13,10 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
-from core import synthetic
-from core.errors import ConfigError
-from core.labels import CKPLUS_CODE_TO_EMOTION, DEFAULT_AUS
-from core.synthetic import (
+from core.data import synthetic
+from core.data.synthetic import (
     SIZES,
     builtin_root,
     draw_expression,
@@ -26,6 +24,8 @@ from core.synthetic import (
     generate,
     plan_dataset,
 )
+from core.errors import ConfigError
+from core.labels import CKPLUS_CODE_TO_EMOTION, DEFAULT_AUS
 
 TINY = {"n_subjects": 6, "n_labelled": 20, "n_unlabelled": 3}
 NUMBER = r" *-?\d\.\d{7}e[+-]\d{2}"

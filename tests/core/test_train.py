@@ -10,17 +10,17 @@ import keras
 import numpy as np
 import pytest
 
-from core.callbacks import make_target_stopping
 from core.config import METRIC_KEYS, combined_score, full_config, parse_targets
-from core.dataset import TrainingData
+from core.data.dataset import TrainingData
+from core.data.split import split_by_subject
 from core.errors import ConfigError
-from core.loop import ResumePoint, evaluate_on_test, train
-from core.metrics import FIGURES, figure_of
-from core.pipeline import make_datasets, trial_views
-from core.preprocess import PreparedData
-from core.split import split_by_subject
+from core.evaluation.metrics import FIGURES, figure_of
+from core.evaluation.verdicts import verdict
+from core.images.preprocess import PreparedData
 from core.train import main as train_main
-from core.verdicts import verdict
+from core.training.callbacks import make_target_stopping
+from core.training.loop import ResumePoint, evaluate_on_test, train
+from core.training.pipeline import make_datasets, trial_views
 
 # Perfect emotion and AU scores at once: out of reach of these tiny runs, so every epoch runs.
 UNREACHABLE = {"val_emotion_accuracy": 1.0, "val_au_f1_macro": 1.0}
@@ -227,7 +227,7 @@ def test_cli_refuses_a_non_empty_output_folder(tmp_path: Path, capsys):
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
 
 
-# Warm runs (core.warm): a reused compiled model must start a trial where a fresh one would.
+# Warm runs (core.model.warm): a reused compiled model must start a trial where a fresh one would.
 
 WARM_A = {
     **TINY,
@@ -262,7 +262,7 @@ def warm_runs(tiny_data: TrainingData) -> dict:
 
     Keras runs `train_step` / `test_step` in Python only while tracing them.
     """
-    from core import warm
+    from core.model import warm
 
     traces = {"train": 0, "test": 0}
 
@@ -282,7 +282,8 @@ def warm_runs(tiny_data: TrainingData) -> dict:
         after_b = dict(traces)
         train_function = cold_b.model.train_function
         warm_a = train(WARM_A, tiny_data, verbose=False, warm=True)
-        # B again, with A's seed: then A keeps TensorFlow's global seed (core.seeds skips it).
+        # B again, with A's seed: then A keeps TensorFlow's global seed (core.training.seeds skips
+        # it).
         train({**WARM_B, "seed": WARM_A["seed"]}, tiny_data, verbose=False, warm=True)
         same_seed_a = train(WARM_A, tiny_data, verbose=False, warm=True)
         after_a = dict(traces)

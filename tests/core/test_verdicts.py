@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from core.metrics import FIGURES, figure_of, test_report_at
-from core.outputs import TestOutputs, outputs_in, test_outputs
-from core.verdicts import BETTER, UNCLEAR, WORSE, compare, scored_report, verdict
+from core.evaluation.metrics import FIGURES, figure_of, test_report_at
+from core.evaluation.outputs import TestOutputs, outputs_in, test_outputs
+from core.evaluation.verdicts import BETTER, UNCLEAR, WORSE, compare, scored_report, verdict
 
 SIZES = [4, 4, 5, 5, 3, 4, 4, 5, 4, 3, 5, 5, 5, 3, 5, 5, 4, 6]
 SUBJECTS = np.repeat([f"S{i:03d}" for i in range(len(SIZES))], SIZES)

@@ -7,7 +7,7 @@ import pytest
 
 from core.config import DEFAULT_TARGETS, TARGET_PRESETS, targets_from_options
 from core.errors import ConfigError
-from core.yardstick import announce_floors, format_beside_baselines, validation_floors
+from core.evaluation.yardstick import announce_floors, format_beside_baselines, validation_floors
 
 
 def test_default_targets_pair_emotion_accuracy_with_au_macro_f1():
@@ -102,8 +102,8 @@ def test_the_terminal_shows_each_interval_and_says_each_verdict_in_words():
 
 @pytest.mark.slow
 def test_on_the_built_in_set_the_report_preset_warns_and_the_default_does_not():
-    from core.baselines import floor_warnings
-    from core.dataset import load_training_data
+    from core.data.dataset import load_training_data
+    from core.evaluation.baselines import floor_warnings
 
     data = load_training_data(None, prepared_size=64, progress=False)
     floors = validation_floors(data)

@@ -246,7 +246,7 @@ def test_mixed_precision_keeps_both_heads_in_float32():
     import keras
     import numpy as np
 
-    from core.models import build_model
+    from core.model.builders import build_model
 
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib
 import io
 import json
 import re
@@ -17,18 +19,43 @@ import pytest
 
 import search_spaces
 from tests.browser import shown_text
-from tests.conftest import start_study
+from tests.conftest import as_the_flat_layout_wrote_it, start_study
 from tune.objectives import pareto_front
 from tune.optuna_dashboard import start_dashboard
 from tune.optuna_storage import JOURNAL_FILE, journal_storage
+from tune.pickle_scan import scan
 from tune.run import main as tune_main
-from tune.saved_state import newest_state_files, read_backup
+from tune.saved_state import members_of, newest_state_files, pickles_in, read_backup
 
 pytestmark = pytest.mark.slow
 
 
 def study_args(data: Path, storage: Path, name: str, *extra: str) -> list[str]:
     return ["--smoke-test", "--data", str(data), "--storage", str(storage), "--name", name, *extra]
+
+
+def ours_in_saved_state(study: Path) -> set[tuple[str, str]]:
+    """(module, name) of every class or function of ours that the pickles `--resume` reads name."""
+    files = [*study.glob("*.pkl"), *study.glob("*.zip"), *study.glob("*_state-*.json")]
+    files += study.glob("trial_*/*.pkl")
+    named = {
+        imported
+        for path in files
+        for member, content in members_of(path).items()
+        for pickled in pickles_in(member, content)
+        for imported in scan(pickled).imports
+    }
+    return {(m, n) for m, n in named if m.split(".")[0] in ("core", "tune", "search_spaces")}
+
+
+def assert_saved_state_names_no_core_module(study: Path) -> None:
+    """Resume unpickles these names: core/'s modules moved into rooms once and may move again, so
+    a study's state names none of them (only tune's and the spaces' classes, which stay put),
+    and each name it holds imports from where it says."""
+    named = ours_in_saved_state(study)
+    assert named and not [m for m, _ in named if m.split(".")[0] == "core"], sorted(named)
+    for module, name in named:
+        assert functools.reduce(getattr, name.split("."), importlib.import_module(module))
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +155,7 @@ def test_a_two_objective_study_keeps_its_pareto_front_and_draws_it(
     page = (study / "report" / "index.html").read_text()
     assert "Pareto front: val emotion accuracy, parameters" in page
     assert (study / "report" / "pareto_front.png").stat().st_size > 10_000
+    assert_saved_state_names_no_core_module(study)
 
 
 def test_results_table_has_one_row_per_trial(smoke_study: Path):
@@ -142,6 +170,12 @@ def test_results_table_has_one_row_per_trial(smoke_study: Path):
     report = json.loads((smoke_study / "best" / "report.json").read_text())
     assert {"emotion", "au_at_0.5", "au_tuned_on_val"} <= set(report)
     assert (smoke_study / "best" / "model.keras").stat().st_size > 0
+
+
+def test_a_studys_saved_state_names_tune_and_space_classes_only(smoke_study: Path):
+    assert_saved_state_names_no_core_module(smoke_study)
+    expected = {("tune.stopper", "TargetStopper"), ("tune.study", "trial_name")}
+    assert expected <= ours_in_saved_state(smoke_study)
 
 
 def test_the_study_keeps_a_whole_copy_of_its_last_saved_state(smoke_study: Path):
@@ -244,6 +278,10 @@ def test_interrupted_study_resumes_with_every_trial_once(
     # The copy is what goes on: the original folder must not be read from or written to.
     shutil.copytree(study, tmp_path / "copy")
     original, study = study, tmp_path / "copy"
+    # As the flat layout before core/'s rooms wrote it: the checkpoints' models name core.models.
+    checkpoints = list(study.glob("trial_*/checkpoint_*/model.keras"))
+    assert sum(as_the_flat_layout_wrote_it(model) for model in checkpoints) > 0
+    assert_saved_state_names_no_core_module(study)
     untouched = {p: p.stat().st_mtime_ns for p in original.rglob("*")}
     before = [p.name for p in study.glob("trial_*/progress.csv")]
     resumed = start_study(["--resume", "--name", "copy", "--storage", str(tmp_path)])

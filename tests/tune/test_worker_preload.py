@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-PRELOADED = ("tensorflow", "keras", "core.loop", "core.models", "tune.trainable")
+PRELOADED = ("tensorflow", "keras", "core.training.loop", "core.model.builders", "tune.trainable")
 
 
 @pytest.mark.slow

@@ -11,10 +11,10 @@ from typing import Any
 
 import pandas as pd
 
-from core.metrics import figure_text, with_interval
-from core.outputs import outputs_in
-from core.verdicts import COMPARED, compare, same_images
-from core.yardstick import BASELINE_LABELS, not_run_lines
+from core.evaluation.metrics import figure_text, with_interval
+from core.evaluation.outputs import outputs_in
+from core.evaluation.verdicts import COMPARED, compare, same_images
+from core.evaluation.yardstick import BASELINE_LABELS, not_run_lines
 
 from ..study import StudySettings, describe_caps
 from . import figures, html

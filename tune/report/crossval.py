@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 
 from core.cli import Parser, backbone_weights, epochs, exits_cleanly, float_in, int_in, seed
-from core.dataset import TrainingData
+from core.data.dataset import TrainingData
+from core.data.split import fold_splits
 from core.errors import ConfigError, DataError
 from core.files import replace_atomically, write_json_atomically
 from core.folder_lock import folder_lock
-from core.preprocess import PreparedData
-from core.split import fold_splits
+from core.images.preprocess import PreparedData
 
 from .comparison import CV_FILE
 from .handtuned import (
@@ -170,7 +170,7 @@ def evaluate(args: argparse.Namespace) -> int:
     if "best" in args.configs:
         candidates.append(best_candidate(run_dir, args.epochs))
     candidates += [c for c in hand_tuned(settings, weights, args.epochs) if c.name in args.configs]
-    from core.pretrained import fetch_named_in
+    from core.model.pretrained import fetch_named_in
 
     for candidate in candidates:  # before the probe looks for the weights in the cache
         fetch_named_in(candidate.config or {})

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from core.config import check_known_keys
-from core.dataset import TrainingData
+from core.data.dataset import TrainingData
 from core.errors import ConfigError, DataError
+from core.evaluation.metrics import figure_of
+from core.evaluation.yardstick import LINEAR_PROBE
 from core.files import write_json_atomically
-from core.metrics import figure_of
-from core.yardstick import LINEAR_PROBE
 from search_spaces import Choice, get
 
 from ..study import StudySettings
@@ -33,7 +33,8 @@ HEADLINE = {
     "au_f1_macro": "AU macro F1",
     "au_mAP": "AU mAP",
 }
-# Each headline's figure in a report (core.metrics.FIGURES; its interval has the same key).
+# Each headline's figure in a report (core.evaluation.metrics.FIGURES; its interval has the same
+# key).
 FIGURE = {
     "emotion_accuracy": "emotion_accuracy",
     "emotion_f1_weighted": "emotion_f1_weighted",
@@ -137,8 +138,8 @@ def train_and_test(config: Mapping[str, Any], data: TrainingData) -> dict[str, A
     import_tensorflow()
     import keras
 
-    from core.loop import evaluate_on_test, train, training_summary
-    from core.pretrained import fetch_named_in
+    from core.model.pretrained import fetch_named_in
+    from core.training.loop import evaluate_on_test, train, training_summary
 
     fetch_named_in(config)  # a report made on another machine than the study's
     result = train(config, data, verbose=False)
@@ -160,7 +161,7 @@ def linear_candidate() -> Candidate:
 def linear_probe_candidate() -> Candidate:
     """The linear probe as one more configuration; skipped, with why, where the FER2013 weights
     are not cached (a baseline never fetches)."""
-    from core.probe import find_weights
+    from core.evaluation.probe import find_weights
 
     weights, why = find_weights()
     if weights is None:
@@ -171,7 +172,7 @@ def linear_probe_candidate() -> Candidate:
 
 def score_candidate(candidate: Candidate, data: TrainingData) -> dict[str, Any]:
     """The test report of a candidate on `data.split`: a CNN trained, or a linear baseline."""
-    from core.yardstick import baselines_on, linear_probe_on
+    from core.evaluation.yardstick import baselines_on, linear_probe_on
 
     if candidate.name == LINEAR:
         report = baselines_on(data)[LINEAR]

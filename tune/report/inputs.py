@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from core.dataset import TrainingData
+from core.data.dataset import TrainingData
 from core.errors import DataError, first_line
 from core.files import TEXT_BYTES_LIMIT, read_bounded
 

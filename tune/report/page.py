@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.dataset import TrainingData
+from core.data.dataset import TrainingData
+from core.evaluation.metrics import figure_text
+from core.evaluation.yardstick import HEADLINES, beside_baselines, not_run_lines
 from core.files import folder_in_place
 from core.labels import EMOTIONS
-from core.metrics import figure_text
-from core.yardstick import HEADLINES, beside_baselines, not_run_lines
 
 from ..results import TABLE_METRICS
 from ..study import StudySettings, describe_caps
@@ -133,8 +133,8 @@ def data_section(
     """What the trials learnt from: sample images, counts per emotion and AU, split sizes."""
     if data is None:
         return html.section("data", "Data", [html.note(f"Data not available: {problem}")])
+    from core.images.preprocess import crop_and_resize
     from core.labels import au_names
-    from core.preprocess import crop_and_resize
 
     prepared = data.prepared
     config = best or {"crop_fraction": 1.0, "input_size": prepared.size}
@@ -169,8 +169,8 @@ def data_section(
         ),
         html.figure(
             figures.samples(squares, views, captions, out / "data_samples.png"),
-            "One image per emotion after preparation (core.preprocess.prepare_images), and the "
-            f"best config's model input (centre crop {float(config['crop_fraction']):g}, "
+            "One image per emotion after preparation (core.images.preprocess.prepare_images), "
+            f"and the best config's model input (centre crop {float(config['crop_fraction']):g}, "
             f"resized to {int(config['input_size'])} px)",
         ),
         html.figure(

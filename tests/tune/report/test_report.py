@@ -16,9 +16,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from core import pretrained, probe
-from core.metrics import with_interval
-from core.split import fold_splits
+from core.data.split import fold_splits
+from core.evaluation import probe
+from core.evaluation.metrics import with_interval
+from core.model import pretrained
 from tests.browser import run_chromium
 from tests.conftest import hostile_pickle
 from tests.core.test_probe import (

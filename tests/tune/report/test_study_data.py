@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from core.data.sources import load_source
 from core.labels import DEFAULT_AUS, EMOTIONS
-from core.sources import load_source
 from tune.report.cli import main as report_main
 from tune.report.crossval import main as evaluate_main
 from tune.study import StudySettings

@@ -1,0 +1,1 @@
+"""Scores and their certainty: metrics, AU thresholds, baselines, intervals, verdicts."""

@@ -1,0 +1,1 @@
+"""Images as the model sees them: read upright, face found and aligned, cropped, cached."""

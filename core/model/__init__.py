@@ -1,0 +1,1 @@
+"""The dual-head networks: builders and their Keras parts, warm reuse, pretrained weights."""

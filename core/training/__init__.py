@@ -1,0 +1,1 @@
+"""One config's training run: loop, tf.data pipeline, augmentation, callbacks, seeds, threads."""
