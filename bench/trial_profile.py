@@ -13,10 +13,12 @@ import, no tracing), with every value held in a variable changed and the same se
 study). Both run through core.training.loop.train. Then what our trainable adds to each epoch
 (`per_epoch_overhead`): `epoch_s` (a steady epoch), `overhead_per_epoch_s` (TensorBoard and
 HParams at the epoch's end, plus a checkpoint as an improving epoch writes it) and its share.
-The config is the default space's (`large_sample`) start under its CPU caps.
+The config is the default space's (`large_sample`) start under its CPU caps, or with
+`--start 1` its pretrained start (the FER2013 mini-Xception, where most of its trials go).
 
     python bench/trial_profile.py [--input-size PX] [--threads 1] [--epochs 4] [--json]
     python bench/trial_profile.py --starts-only --repeat 3 --json   # the starts, median of 3
+    python bench/trial_profile.py --start 1 --json   # the pretrained start
 """
 
 from __future__ import annotations
@@ -155,7 +157,7 @@ def per_epoch_overhead(model, config: dict[str, Any], train_ds, val_ds, folder: 
 def repeat_starts(args: argparse.Namespace) -> dict[str, Any]:
     """The starts measured in `args.repeat` fresh processes, one after the other; medians."""
     argv = [sys.executable, __file__, "--starts-only", "--json", "--repeat", "1"]
-    argv += ["--threads", str(args.threads)]
+    argv += ["--threads", str(args.threads), "--start", str(args.start)]
     argv += ["--input-size", str(args.input_size)] if args.input_size else []
     runs = []
     for _ in range(args.repeat):
@@ -189,6 +191,13 @@ def print_starts(starts: dict[str, Any]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input-size", type=int, help="default: the start config's")
+    parser.add_argument(
+        "--start",
+        type=int,
+        default=0,
+        help="which of the space's start points: 0 the hand-tuned MobileNet (default), 1 the "
+        "pretrained FER2013 mini-Xception",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
@@ -220,7 +229,8 @@ def main() -> int:
     data = load_training_data(None, progress=False)
     clock.lap("data: cached preparation + subject split")
     space = get("large_sample")
-    config = full_config({**space.capped(cpu_caps(space)).first_config()})
+    capped = space.capped(cpu_caps(space))
+    config = full_config(capped.config(capped.start_points()[args.start]))
     config.update(n_aus=int(data.prepared.aus.shape[1]))
     if args.input_size:
         config["input_size"] = args.input_size
