@@ -108,7 +108,7 @@ def _export(
     from . import deploy
     from .pipeline import trial_views
 
-    views = trial_views(settings, data.prepared)
+    views = trial_views(data.prepared, settings["crop_fraction"], settings["input_size"])
     inputs = deploy.model_inputs(views[data.split.test])
     reference = deploy.Reference(
         inputs,
