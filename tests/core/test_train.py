@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from core.callbacks import make_target_stopping
-from core.config import METRIC_KEYS, combined_score, full_config, parse_targets
+from core.config import METRIC_KEYS, combined_score, parse_targets, train_config
 from core.dataset import TrainingData
 from core.errors import ConfigError
 from core.loop import ResumePoint, evaluate_on_test, train
@@ -53,8 +53,8 @@ def tiny_data() -> TrainingData:
 
 
 def test_pipeline_oversamples_train_only_and_batches_float_images(tiny_data: TrainingData):
-    config = full_config({**TINY, "zoom": 0.1, "brightness": 0.1})
-    views = trial_views(config, tiny_data.prepared)
+    config = train_config({**TINY, "zoom": 0.1, "brightness": 0.1})
+    views = trial_views(tiny_data.prepared, config.crop_fraction, config.model.input_size)
     train_ds, val_ds, test_ds, n_train = make_datasets(config, tiny_data, views)
     assert n_train == 3 * 12
     x, y = next(iter(train_ds))
@@ -166,7 +166,7 @@ def test_unknown_target_metric_is_a_config_error(tiny_data: TrainingData):
 )
 def test_impossible_settings_are_config_errors(key: str, value):
     with pytest.raises(ConfigError, match=key):
-        full_config({key: value})
+        train_config({key: value})
 
 
 def test_cli_trains_and_writes_model_report_and_tensorboard(
