@@ -177,6 +177,9 @@ class OneOf(Rule):
         return f"one of {', '.join(map(str, self.choices))}{note}"
 
     def convert(self, value: Any) -> Any:
+        """The choice itself (`0.5` for an alpha of 0.5000001); each item's, for a list."""
+        if self.each and isinstance(value, list):
+            return [self.convert(item) for item in value]
         return next(choice for choice in self.choices if self._known(value, choice))
 
     def _known(self, value: Any, choice: Any = None) -> bool:

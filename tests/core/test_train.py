@@ -17,39 +17,12 @@ from core.errors import ConfigError
 from core.loop import ResumePoint, evaluate_on_test, train
 from core.metrics import FIGURES, figure_of
 from core.pipeline import make_datasets, trial_views
-from core.preprocess import PreparedData
-from core.split import split_by_subject
 from core.train import main as train_main
 from core.verdicts import verdict
 
 # Perfect emotion and AU scores at once: out of reach of these tiny runs, so every epoch runs.
 UNREACHABLE = {"val_emotion_accuracy": 1.0, "val_au_f1_macro": 1.0}
 TINY = {"input_size": 32, "alpha": 0.25, "batch_size": 8, "sample_size": 12, "min_epochs": 1}
-
-
-@pytest.fixture(scope="module")
-def tiny_data() -> TrainingData:
-    """60 images of 20 subjects whose emotion is a bright square in one of three places."""
-    rng = np.random.default_rng(0)
-    n = 60
-    emotions = np.tile([0, 1, 2], n // 3)
-    images = rng.integers(0, 60, (n, 48, 48), dtype=np.uint8)
-    for i, emotion in enumerate(emotions):
-        images[i, 8 + 12 * emotion : 20 + 12 * emotion, 10:38] = 230
-    aus = np.zeros((n, 15), np.float32)
-    aus[:, 0] = emotions == 2
-    aus[:, 7] = emotions == 1
-    subjects = np.repeat([f"S{i:02d}" for i in range(20)], 3)
-    prepared = PreparedData(
-        images=images,
-        emotions=emotions.astype(np.int64),
-        aus=aus,
-        subjects=subjects,
-        face_found=np.ones(n, bool),
-        paths=[f"img{i}.png" for i in range(n)],
-        au_list=tuple(range(1, 16)),
-    )
-    return TrainingData(prepared, split_by_subject(emotions, subjects, seed=0))
 
 
 def test_pipeline_oversamples_train_only_and_batches_float_images(tiny_data: TrainingData):
