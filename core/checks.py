@@ -15,7 +15,7 @@ its lax mode turns "96" into 96 and True into 1 unless every field is made stric
 which never imports Ray, would lean on a package the project does not declare. The rules here are
 few, and each is said once: "a number, but not a bool" is `is_number`.
 
-Light on purpose (no numpy): core.config and the search spaces import it.
+Light on purpose (no numpy): core.config imports it, and the search spaces import that.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import math
 import numbers
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,21 +216,24 @@ class OfType(Rule):
         return self.hint.__name__ if isinstance(self.hint, type) else str(self.hint)
 
 
+# The plain types a JSON value may have, and what each accepts.
+PLAIN_TYPES: dict[Any, Callable[[Any], bool]] = {
+    type(None): lambda v: v is None,
+    Any: lambda v: True,
+    bool: lambda v: isinstance(v, bool),
+    int: is_whole,
+    float: is_number,
+    str: lambda v: isinstance(v, str),
+}
+
+
 def fits(value: Any, hint: Any) -> bool:
     """Whether `value` is of the type `hint` (see OfType)."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         return any(fits(value, option) for option in typing.get_args(hint))
-    simple: dict[Any, Callable[[Any], bool]] = {
-        type(None): lambda v: v is None,
-        Any: lambda v: True,
-        bool: lambda v: isinstance(v, bool),
-        int: is_whole,
-        float: is_number,
-        str: lambda v: isinstance(v, str),
-    }
-    if hint in simple:
-        return simple[hint](value)
+    if hint in PLAIN_TYPES:
+        return PLAIN_TYPES[hint](value)
     if origin is list:
         (item,) = typing.get_args(hint)
         return isinstance(value, list) and all(fits(v, item) for v in value)
@@ -280,8 +283,3 @@ def check(
             )
         )
     return {key: rules[key].convert(payload[key]) for key in rules if key in payload}
-
-
-def unknown_keys(keys: Iterable[str], known: Iterable[str]) -> list[str]:
-    """The keys no table knows, sorted."""
-    return sorted(set(keys) - set(known))

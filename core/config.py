@@ -79,19 +79,17 @@ WEIGHTS_SUFFIXES = (".h5", ".hdf5", ".keras")
 @dataclass(frozen=True, slots=True)
 class ModelConfig:
     """The network and its optimiser, checked (`train_config`). What the data decides about the
-    AU head (how many AUs, their loss weights) is not here: `core.models.AUHead`."""
+    AU head (how many AUs, their loss weights) is not here: `AUHead`."""
 
     input_size: int = 96  # square side in pixels
     backbone: str = "mobilenet"  # or "mobilenet_v2", "mini_xception"
-    alpha: float = (
-        1.0  # MobileNet width multiplier, one of ALPHAS[backbone] (mini_xception has one)
-    )
+    # MobileNet width multiplier, one of ALPHAS[backbone] (mini_xception has one)
+    alpha: float = 1.0
     # None (train from scratch), a name of NAMED_WEIGHTS[backbone] ("imagenet", "fer2013"), or a
     # local weights file
     backbone_weights: str | None = None
-    unfreeze_top_blocks: int = (
-        0  # transfer only: top blocks left trainable (no effect from scratch)
-    )
+    # transfer only: top blocks left trainable (no effect from scratch)
+    unfreeze_top_blocks: int = 0
     l1: float = 0.0  # L1 on the two Dense(1024) kernels; 0 adds no regulariser
     dropout: float = 0.0  # after each Dense(1024); 0 adds no layer
     emotion_loss_weight: float = 1.0

@@ -12,13 +12,13 @@ goes on with its confirmation where it stopped.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core.checks import is_number
 from core.dataset import TrainingData
 from core.errors import first_line
 from core.files import scratch_folder, use_process_scratch
@@ -78,7 +78,7 @@ def pick_finalists(grid, settings: StudySettings) -> list[Finalist]:
 def _scored(trial) -> bool:
     """A trial that trained and reported a finite score (not errored, not unfinished)."""
     score = (trial.last_result or {}).get("score")
-    return trial_status(trial) in SCORED and isinstance(score, int | float) and math.isfinite(score)
+    return trial_status(trial) in SCORED and is_number(score)
 
 
 def _remote_training(settings: StudySettings, retries: int = 0):

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from core.checks import Flag, Number, Numbers, OfType, OneOf, Texts, Whole, check, is_number
-from core.config import as_train_config, train_config
+from core.config import (
+    KNOWN_KEYS,
+    MODEL_RULES,
+    TRAIN_RULES,
+    ModelConfig,
+    TrainConfig,
+    as_train_config,
+    train_config,
+)
 from core.errors import ConfigError, DataError
 from core.thresholds import read_thresholds
 
@@ -161,3 +170,10 @@ def test_thresholds_json_is_read_through_the_checker(tmp_path: Path, change, mes
     with pytest.raises(DataError) as caught:
         read_thresholds(path)
     assert str(caught.value) == f"{path}: {message}"
+
+
+def test_every_field_of_the_typed_config_has_a_rule_and_is_a_known_key():
+    run = {f.name for f in fields(TrainConfig)} - {"model", "targets"}
+    model = {f.name for f in fields(ModelConfig)} - {"backbone_weights"}  # checked apart
+    assert run == set(TRAIN_RULES) and model == set(MODEL_RULES)
+    assert run | model | {"backbone_weights", "targets"} == KNOWN_KEYS
