@@ -97,9 +97,10 @@ def child(name: str, sample_size: int, epochs: int) -> dict[str, float]:
     if config.get("original"):
         model = original_model(size)
     else:
+        from core.config import AUHead, train_config
         from core.model.builders import build_model
 
-        model = build_model({**config, "n_aus": 15})
+        model = build_model(train_config(config).model, AUHead(15))
     n = 3 * sample_size
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 255, (n, size, size, 1)).astype("float32")

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.config import TrainConfig
+
 TOOLS = ("ours", "kt-hyperband", "kt-bayes", "optuna", "ray-random")
 # Variants of ours, run only when named (--tools): what a setting changes against the default.
 VARIANTS = {
@@ -81,7 +83,7 @@ class Tracker:
         self.first_target_at: float | None = None
         self.best_score = -math.inf
         self.best_weights: list[Any] | None = None
-        self.best_config: dict[str, Any] | None = None
+        self.best_config: TrainConfig | None = None
         self.curve: list[tuple[float, float]] = []
 
     def start_search(self) -> None:
@@ -91,14 +93,14 @@ class Tracker:
     def spent(self) -> bool:
         return self.epochs >= self.epoch_cap or time.monotonic() >= self.deadline
 
-    def callback(self, config: dict[str, Any]):
+    def callback(self, config: TrainConfig):
         """A Keras callback; it must run before any callback that reads `val_score`."""
         import keras
 
         from core.config import combined_score, targets_met
 
         tracker = self
-        targets = dict(config["targets"])
+        targets = dict(config.targets)
 
         class TrackEpochs(keras.callbacks.Callback):
             def on_train_batch_end(self, batch: int, logs=None) -> None:
@@ -119,7 +121,7 @@ class Tracker:
                 if score > tracker.best_score:
                     tracker.best_score = score
                     tracker.best_weights = self.model.get_weights()
-                    tracker.best_config = dict(config)
+                    tracker.best_config = config
                 if tracker.spent:
                     self.model.stop_training = True
 
@@ -138,10 +140,9 @@ class Tracker:
         if self.best_weights is None:
             return
         outcome.best_val_score = self.best_score
-        from core.model.builders import build_model
         from core.training.loop import evaluate_on_test
 
-        model = build_model(self.best_config)
+        model = model_for(self.best_config, data)
         model.set_weights(self.best_weights)
         fill_test_scores(outcome, evaluate_on_test(model, self.best_config, data))
 
@@ -152,33 +153,40 @@ def fill_test_scores(outcome: Outcome, report: dict[str, Any]) -> None:
     outcome.test_au_f1_macro = float("nan") if macro is None else float(macro)
 
 
-def trial_config(space, values: dict[str, Any], job: Job, data) -> dict[str, Any]:
-    """A full training config, as a study trial gets it: fixed values, searched values, targets."""
-    from core.config import full_config
+def trial_config(space, values: dict[str, Any], job: Job) -> TrainConfig:
+    """A checked training config, as a study trial gets it: fixed, searched values, targets."""
+    from core.config import train_config
 
     searched = {key: values[key] for key in space.params}  # KerasTuner adds its own tuner/* keys
-    config = full_config(space.config(searched))
+    config = space.config(searched)
     if job.targets:
         config["targets"] = dict(job.targets)
-    config["n_aus"] = int(data.prepared.aus.shape[1])
-    return config
+    return train_config(config)
 
 
-def target_stopping(config: dict[str, Any]):
+def model_for(config: TrainConfig, data):
+    """The compiled model of a config for the data's AU head, as a trial builds it."""
+    from core.model.builders import build_model
+    from core.training.loop import au_head
+
+    return build_model(config.model, au_head(config, data))
+
+
+def target_stopping(config: TrainConfig):
     """The same stopping every trial of ours gets: targets, then patience after min_epochs."""
     from core.training.callbacks import make_target_stopping
 
-    return make_target_stopping(config["targets"], config["min_epochs"], config["patience"])
+    return make_target_stopping(dict(config.targets), config.min_epochs, config.patience)
 
 
-def fit(config: dict[str, Any], data, callbacks: list[Any], model=None, **fit_kwargs):
+def fit(config: TrainConfig, data, callbacks: list[Any], model=None, **fit_kwargs):
     """core.train's pipeline for one config: per-trial views, oversampling, augmentation."""
-    from core.model.builders import build_model
     from core.training.pipeline import make_datasets, trial_views
 
-    train_ds, val_ds, _, _ = make_datasets(config, data, trial_views(config, data.prepared))
-    model = model if model is not None else build_model(config)
-    settings = {"epochs": config["max_epochs"], "shuffle": False, "verbose": 0, **fit_kwargs}
+    views = trial_views(data.prepared, config.crop_fraction, config.model.input_size)
+    train_ds, val_ds, _, _ = make_datasets(config, data, views)
+    model = model if model is not None else model_for(config, data)
+    settings = {"epochs": config.max_epochs, "shuffle": False, "verbose": 0, **fit_kwargs}
     return model.fit(train_ds, validation_data=val_ds, callbacks=callbacks, **settings)
 
 
@@ -245,17 +253,15 @@ def run_keras_tuner(job: Job, space, data, outcome: Outcome) -> None:
     """KerasTuner Hyperband or BayesianOptimization, one trial at a time (its own default)."""
     import keras_tuner as kt
 
-    from core.model.builders import build_model
-
     max_epochs = int(space.fixed["max_epochs"])
     tracker = Tracker(job, epoch_cap=job.max_trials * max_epochs)
 
     class DualHeadModel(kt.HyperModel):
         def build(self, hp):
-            return build_model(trial_config(space, declare(hp, space), job, data))
+            return model_for(trial_config(space, declare(hp, space), job), data)
 
         def fit(self, hp, model, *args, callbacks=(), **kwargs):
-            config = trial_config(space, hp.values, job, data)
+            config = trial_config(space, hp.values, job)
             ordered = [tracker.callback(config), target_stopping(config), *callbacks]
             return fit(config, data, ordered, model=model, **kwargs)
 
@@ -333,7 +339,7 @@ def run_optuna(job: Job, space, data, outcome: Outcome) -> None:
 
     def objective(trial: optuna.Trial) -> float:
         values = {name: suggest(trial, name, domain) for name, domain in space.params.items()}
-        config = trial_config(space, values, job, data)
+        config = trial_config(space, values, job)
         track = tracker.callback(config)
         callbacks = [track, target_stopping(config), KerasPruningCallback(trial, "val_score")]
         history = fit(config, data, callbacks).history

@@ -14,10 +14,11 @@ import time
 
 import numpy as np
 
-from core.config import full_config
+from core.config import TrainConfig, train_config
 from core.data.dataset import load_training_data
 from core.data.split import oversample
 from core.model.builders import build_model
+from core.training.loop import au_head
 from core.training.pipeline import make_datasets, trial_views
 from core.training.threads import configure_threads
 
@@ -41,28 +42,32 @@ class EpochTimer:
         self.callback = Callback()
 
 
-def pipeline_rate(config: dict, data, epochs: int) -> float:
-    views = trial_views(config, data.prepared)
+def views_and_model(config: TrainConfig, data):
+    """The config's views of the images, and its model for the data's AU head."""
+    views = trial_views(data.prepared, config.crop_fraction, config.model.input_size)
+    return views, build_model(config.model, au_head(config, data))
+
+
+def pipeline_rate(config: TrainConfig, data, epochs: int) -> float:
+    views, model = views_and_model(config, data)
     train_ds, _, _, n_train = make_datasets(config, data, views)
     timer = EpochTimer()
-    model = build_model(config)
     model.fit(train_ds, epochs=epochs, callbacks=[timer.callback], verbose=0, shuffle=False)
     return n_train / float(np.median(timer.seconds[1:]))
 
 
-def bare_rate(config: dict, data, epochs: int) -> float:
-    views = trial_views(config, data.prepared)
+def bare_rate(config: TrainConfig, data, epochs: int) -> float:
+    views, model = views_and_model(config, data)
     indices = oversample(
-        data.split.train, data.prepared.emotions, sample_size=config["sample_size"], seed=0
+        data.split.train, data.prepared.emotions, sample_size=config.sample_size, seed=0
     )
     x = views[indices][..., None].astype(np.float32)
     y = {"emotion": data.prepared.emotions[indices], "au": data.prepared.aus[indices]}
     timer = EpochTimer()
-    model = build_model(config)
     model.fit(
         x,
         y,
-        batch_size=config["batch_size"],
+        batch_size=config.batch_size,
         epochs=epochs,
         callbacks=[timer.callback],
         verbose=0,
@@ -84,7 +89,7 @@ def main() -> int:
     print(f"{'input':>6} {'alpha':>5} {'pipeline img/s':>15} {'bare fit img/s':>15} {'ratio':>6}")
     for item in args.sizes:
         size, alpha = item.split(":")
-        config = full_config(
+        config = train_config(
             {
                 "input_size": int(size),
                 "alpha": float(alpha),

@@ -33,8 +33,11 @@ import sys
 import tempfile
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from core.config import TrainConfig
 
 START_KEYS = ("cold_start_s", "warm_start_s", "warm_to_cold")
 
@@ -51,9 +54,8 @@ class Clock:
         return self.rows[-1][1]
 
 
-def first_step_seconds(config: dict[str, Any], data) -> float:
-    """From a trial's start to the end of its first training step, through
-    core.training.loop.train."""
+def first_step_seconds(config: TrainConfig, data) -> float:
+    """From a trial's start to the end of its first training step, through core.loop.train."""
     import keras
 
     from core.training.loop import train
@@ -65,23 +67,23 @@ def first_step_seconds(config: dict[str, Any], data) -> float:
 
     first = FirstStep()
     started = time.perf_counter()
-    train({**config, "max_epochs": 1}, data, [first], verbose=False, warm=True)
+    train(replace(config, max_epochs=1), data, [first], verbose=False, warm=True)
     return first.at - started
 
 
-def measure_starts(config: dict[str, Any], data, import_s: float) -> dict[str, float]:
+def measure_starts(config: TrainConfig, data, import_s: float) -> dict[str, float]:
     """cold_start_s (import + a new shape's first step) and warm_start_s (its next trial's)."""
     cold = import_s + first_step_seconds(config, data)
     # Every value a warm trial may change, but the seed: a study's trials share one (a new seed
     # costs TensorFlow's cache flush, about 2 s more; core.training.seeds).
-    other = {
-        **config,
-        "learning_rate": float(config["learning_rate"]) / 3,
-        "l1": float(config["l1"] or 1e-5) * 10,
-        "zoom": 0.2,
-        "sample_size": max(16, int(config["sample_size"] or 64) // 2),
-        "crop_fraction": 0.9,
-    }
+    model = config.model
+    other = replace(
+        config,
+        model=replace(model, learning_rate=model.learning_rate / 3, l1=(model.l1 or 1e-5) * 10),
+        zoom=0.2,
+        sample_size=max(16, (config.sample_size or 64) // 2),
+        crop_fraction=0.9,
+    )
     warm = first_step_seconds(other, data)
     return {"cold_start_s": cold, "warm_start_s": warm, "warm_to_cold": warm / cold}
 
@@ -217,9 +219,10 @@ def main() -> int:
     import keras  # noqa: F401
 
     import_s = clock.lap("import TensorFlow + Keras")
-    from core.config import full_config
+    from core.config import train_config
     from core.data.dataset import load_training_data
     from core.model.builders import build_model
+    from core.training.loop import au_head
     from core.training.pipeline import make_datasets, trial_views
     from core.training.threads import configure_threads
     from search_spaces import get
@@ -230,22 +233,22 @@ def main() -> int:
     clock.lap("data: cached preparation + subject split")
     space = get("large_sample")
     capped = space.capped(cpu_caps(space))
-    config = full_config(capped.config(capped.start_points()[args.start]))
-    config.update(n_aus=int(data.prepared.aus.shape[1]))
+    config = capped.config(capped.start_points()[args.start])  # as Tune gives it (HParams)
     if args.input_size:
         config["input_size"] = args.input_size
-    args.input_size = config["input_size"]
+    checked = train_config({**config, "threads": args.threads})
+    args.input_size = checked.model.input_size
     clock.last = time.perf_counter()
-    starts = measure_starts({**config, "threads": args.threads}, data, import_s)
+    starts = measure_starts(checked, data, import_s)
     clock.lap("a cold and a warm trial start (below)")
     if args.starts_only:
         emit_starts(starts, args.json)
         return 0
-    views = trial_views(config, data.prepared)
+    views = trial_views(data.prepared, checked.crop_fraction, args.input_size)
     clock.lap(f"trial views: crop + resize to {args.input_size} px")
-    train_ds, val_ds, _, n_train = make_datasets(config, data, views)
+    train_ds, val_ds, _, n_train = make_datasets(checked, data, views)
     clock.lap("tf.data pipelines")
-    model = build_model(config)
+    model = build_model(checked.model, au_head(checked, data))
     clock.lap("build + compile the model")
     times = []
     for epoch in range(args.epochs):

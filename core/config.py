@@ -1,20 +1,27 @@
-"""The training config: defaults, the set of known keys, targets and validation.
+"""The training config: its keys, defaults and rules, the targets, and the one check.
+
+A config arrives as one flat dict of plain values (a search space's point, a Tune trial's config,
+`core.train`'s options, best_config.json): Ray Tune and Optuna deal in those. Where a run starts
+(a trial, `core.train`, a confirmation run, a report's retraining) it is checked once, by
+`train_config`, into a frozen `TrainConfig` with its `ModelConfig` part, and everything below takes
+that: nothing checks or resolves a key again, and the weights file is looked at once. Every key a
+config may hold is listed here, and an unknown key is an error (a typo such as `zooom` would
+otherwise be searched by Optuna and ignored by training).
 
 Light on purpose (no numpy, OpenCV, scikit-learn or TensorFlow): search spaces, the tuner's
-driver and command lines import it to check a config before anything heavy is loaded. A config
-is one flat dict of plain values; every key it may hold is listed here, and an unknown key is an
-error (a typo such as `zooom` would otherwise be searched by Optuna and ignored by training).
+driver and command lines import it to check a config before anything heavy is loaded.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .checks import Flag, Number, Numbers, OneOf, Rule, Whole, check
 from .errors import ConfigError
 
 # History keys of `model.fit` for the metrics (validation adds the `val_` prefix to each).
@@ -41,54 +48,6 @@ TARGET_PRESETS: dict[str, dict[str, float]] = {
     "report": {"val_emotion_accuracy": 0.80, "val_au_binary_accuracy": 0.70},
 }
 DEFAULT_TARGETS: dict[str, float] = TARGET_PRESETS["default"]
-
-N_DEFAULT_AUS = 15  # the 15 most frequent CK+ AUs (core.labels.DEFAULT_AUS)
-
-MODEL_DEFAULTS: dict[str, Any] = {
-    "input_size": 96,  # square side in pixels, >= 32
-    "backbone": "mobilenet",  # or "mobilenet_v2", "mini_xception"
-    "alpha": 1.0,  # MobileNet width multiplier, one of ALPHAS[backbone] (mini_xception has one)
-    # None (train from scratch), a name of NAMED_WEIGHTS[backbone] ("imagenet", "fer2013"), or a
-    # local weights file
-    "backbone_weights": None,
-    "unfreeze_top_blocks": 0,  # transfer only: top blocks left trainable (no effect from scratch)
-    "l1": 0.0,  # L1 on the two Dense(1024) kernels; 0 adds no regulariser
-    "dropout": 0.0,  # after each Dense(1024); 0 adds no layer
-    "n_aus": N_DEFAULT_AUS,
-    "au_pos_weights": None,  # one positive-term weight per AU (au_pos_weights_from_labels)
-    "emotion_loss_weight": 1.0,
-    "au_loss_weight": 1.0,
-    "learning_rate": 1e-3,  # Adam
-    # From scratch, Keras' 0.99 leaves the BatchNorm statistics useless for hundreds of steps,
-    # so validation looks like chance for the first epochs of a small set; 0.9 adapts in ~30.
-    "bn_momentum": 0.9,
-}
-
-TRAIN_DEFAULTS: dict[str, Any] = {
-    "crop_fraction": 1.0,  # centre crop of the prepared square, before the resize to input_size
-    "sample_size": None,  # training images per emotion after oversampling; None = majority count
-    "batch_size": 16,
-    "max_epochs": 20,
-    "min_epochs": 5,  # patience applies only after this many epochs
-    "patience": 5,
-    "zoom": 0.0,
-    "brightness": 0.0,
-    "contrast": 0.0,
-    "rotation": 0.0,
-    "au_weighting": "none",  # "balanced": positive weight per AU from the training prevalence
-    "seed": 0,
-    "threads": None,  # TF intra-op threads; None = FERTUNE_TF_THREADS or OMP_NUM_THREADS
-}
-
-# Keys a trial's runtime reads (the tuner sets them; training itself ignores them).
-RUNTIME_DEFAULTS: dict[str, Any] = {
-    "gpu_memory_mb": None,  # cap a GPU trial's memory (tune.gpu)
-    "mixed_precision": False,  # float16 on GPU (tune.gpu)
-}
-
-KNOWN_KEYS: frozenset[str] = frozenset(
-    {*MODEL_DEFAULTS, *TRAIN_DEFAULTS, *RUNTIME_DEFAULTS, "targets"}
-)
 
 # The alphas Keras publishes ImageNet weights for; other widths have no weights to transfer from.
 # The mini-Xception has one width: any alpha a space or a CPU budget sets reads as 1.0 there.
@@ -117,6 +76,113 @@ MIN_INPUT_SIZES: dict[str, int] = {"mini_xception": 48}
 WEIGHTS_SUFFIXES = (".h5", ".hdf5", ".keras")
 
 
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    """The network and its optimiser, checked (`train_config`). What the data decides about the
+    AU head (how many AUs, their loss weights) is not here: `AUHead`."""
+
+    input_size: int = 96  # square side in pixels
+    backbone: str = "mobilenet"  # or "mobilenet_v2", "mini_xception"
+    # MobileNet width multiplier, one of ALPHAS[backbone] (mini_xception has one)
+    alpha: float = 1.0
+    # None (train from scratch), a name of NAMED_WEIGHTS[backbone] ("imagenet", "fer2013"), or a
+    # local weights file
+    backbone_weights: str | None = None
+    # transfer only: top blocks left trainable (no effect from scratch)
+    unfreeze_top_blocks: int = 0
+    l1: float = 0.0  # L1 on the two Dense(1024) kernels; 0 adds no regulariser
+    dropout: float = 0.0  # after each Dense(1024); 0 adds no layer
+    emotion_loss_weight: float = 1.0
+    au_loss_weight: float = 1.0
+    learning_rate: float = 1e-3  # Adam
+    # From scratch, Keras' 0.99 leaves the BatchNorm statistics useless for hundreds of steps,
+    # so validation looks like chance for the first epochs of a small set; 0.9 adapts in ~30.
+    bn_momentum: float = 0.9
+
+
+@dataclass(frozen=True, slots=True)
+class AUHead:
+    """What the data decides about the AU head: how many AUs it predicts, and each one's weight
+    of the positive term in the loss (None: plain binary cross-entropy). Arguments of model
+    building, never keys of a config."""
+
+    n_aus: int
+    pos_weights: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        weights = self.pos_weights
+        if weights is not None and len(weights) != self.n_aus:
+            raise ConfigError(
+                f"au_pos_weights={list(weights)!r}: expected {self.n_aus} numbers (one per AU), "
+                f"got {len(weights)}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    """One run's config, checked once (`train_config`) and passed down as it is."""
+
+    model: ModelConfig
+    crop_fraction: float = 1.0  # centre crop of the prepared square, before the resize
+    sample_size: int | None = None  # training images per emotion after oversampling; None: majority
+    batch_size: int = 16
+    max_epochs: int = 20
+    min_epochs: int = 5  # patience applies only after this many epochs
+    patience: int = 5
+    zoom: float = 0.0
+    brightness: float = 0.0
+    contrast: float = 0.0
+    rotation: float = 0.0
+    au_weighting: str = "none"  # "balanced": positive weight per AU from the training prevalence
+    au_pos_weights: tuple[float, ...] | None = None  # one per AU, over au_weighting's
+    seed: int = 0
+    threads: int | None = None  # TF intra-op threads; None = FERTUNE_TF_THREADS or OMP_NUM_THREADS
+    # Read by a trial's runtime (tune.gpu), not by training.
+    gpu_memory_mb: int | None = None  # cap a GPU trial's memory
+    mixed_precision: bool = False  # float16 on GPU
+    targets: tuple[tuple[str, float], ...] = tuple(DEFAULT_TARGETS.items())  # (metric, minimum)
+
+
+# What each key accepts, and how a fault is said: `batch_size must be a whole number from 1 to
+# 4096, got 0` for the run's keys, `input_size=16: expected a whole number >= 32` for the model's
+# (a reader of either has seen these words since the first release).
+TRAIN_WORDING = "{key} must be {expected}, got {value!r}"
+MODEL_WORDING = "{key}={value!r}: expected {expected}"
+TARGET_WORDING = "target {key}={value!r}: expected {expected}"
+FRACTION = Number(0.0, 1.0, high_open=True)  # augmentation factors, dropout, momentum
+TRAIN_RULES: dict[str, Rule] = {
+    "batch_size": Whole(1, MAX_BATCH_SIZE),
+    "max_epochs": Whole(1, MAX_EPOCHS),
+    "min_epochs": Whole(0, MAX_EPOCHS),
+    "patience": Whole(0, MAX_EPOCHS),
+    "sample_size": Whole(1, MAX_SAMPLE_SIZE),
+    "crop_fraction": Number(0.0, 1.0, low_open=True),
+    **dict.fromkeys(("zoom", "brightness", "contrast", "rotation"), FRACTION),
+    "au_weighting": OneOf(("none", "balanced")),
+    "au_pos_weights": Numbers(Number(0.0, low_open=True), non_empty=True),
+    "seed": Whole(0),
+    "threads": Whole(1),
+    "gpu_memory_mb": Whole(1),
+    "mixed_precision": Flag(),
+}
+MODEL_RULES: dict[str, Rule] = {
+    "backbone": OneOf(tuple(ALPHAS)),
+    "input_size": Whole(MIN_INPUT_SIZE, MAX_INPUT_SIZE, sided=True),
+    "alpha": Number(),  # and one of the backbone's widths (`_model_rules`)
+    "unfreeze_top_blocks": Whole(0),  # and at most the backbone's blocks
+    "l1": Number(0.0),
+    "dropout": FRACTION,
+    "learning_rate": Number(0.0, low_open=True),
+    "emotion_loss_weight": Number(0.0),
+    "au_loss_weight": Number(0.0),
+    "bn_momentum": FRACTION,
+}
+TARGET = Number(0.0, 1.0)  # every target metric is a score in [0, 1]
+MODEL_DEFAULTS: dict[str, Any] = {key: getattr(ModelConfig(), key) for key in MODEL_RULES}
+# backbone_weights is checked apart (`_weights`): a name of the backbone's or a file's path.
+KNOWN_KEYS: frozenset[str] = frozenset({*TRAIN_RULES, *MODEL_RULES, "backbone_weights", "targets"})
+
+
 def check_known_keys(keys: Sequence[str] | Mapping[str, Any], where: str = "config") -> None:
     """Refuse a key no part of training reads, naming it and the keys that exist."""
     unknown = sorted(set(keys) - KNOWN_KEYS)
@@ -125,41 +191,21 @@ def check_known_keys(keys: Sequence[str] | Mapping[str, Any], where: str = "conf
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known keys: {known}")
 
 
-def full_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """`config` over every default, checked: unknown keys, ranges, the model's keys."""
+def train_config(config: Mapping[str, Any], *, check_files: bool = True) -> TrainConfig:
+    """The one check of a flat config: known keys, each value's rule, the targets, the model's
+    keys. A key left out or None takes its default. `check_files=False`: a weights file is not
+    looked for (a config read back to describe or evaluate a model trained elsewhere)."""
     check_known_keys(config)
-    merged = {**MODEL_DEFAULTS, **TRAIN_DEFAULTS, **RUNTIME_DEFAULTS}
-    merged["targets"] = dict(DEFAULT_TARGETS)
-    merged.update({k: v for k, v in config.items() if v is not None or k not in merged})
-    _check_train_config(merged)
-    check_targets(merged["targets"])
-    resolve_model_config(merged)  # the model's keys too, before any image is read
-    return merged
+    given = {key: value for key, value in config.items() if value is not None}
+    run = check(TRAIN_RULES, given, TRAIN_WORDING, ConfigError)
+    targets = check_targets(given.get("targets", DEFAULT_TARGETS))
+    model = _model_config(given, check_files)
+    return TrainConfig(model=model, targets=tuple(targets.items()), **run)
 
 
-def _check_train_config(config: Mapping[str, Any]) -> None:
-    bounds = {"batch_size": (1, MAX_BATCH_SIZE), "max_epochs": (1, MAX_EPOCHS)}
-    bounds |= {"min_epochs": (0, MAX_EPOCHS), "patience": (0, MAX_EPOCHS)}
-    if config["sample_size"] is not None:
-        bounds["sample_size"] = (1, MAX_SAMPLE_SIZE)
-    for key, (low, high) in bounds.items():
-        if not _is_whole(config[key]) or not low <= config[key] <= high:
-            raise ConfigError(
-                f"{key} must be a whole number from {low} to {high}, got {config[key]!r}"
-            )
-    if not 0 < float(config["crop_fraction"]) <= 1:
-        raise ConfigError(f"crop_fraction must be in (0, 1], got {config['crop_fraction']!r}")
-    for key in ("zoom", "brightness", "contrast", "rotation"):
-        if not 0 <= float(config[key]) < 1:
-            raise ConfigError(f"{key} must be in [0, 1), got {config[key]!r}")
-    if config["au_weighting"] not in ("none", "balanced"):
-        raise ConfigError(
-            f"au_weighting must be 'none' or 'balanced', got {config['au_weighting']!r}"
-        )
-
-
-def _is_whole(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+def as_train_config(config: TrainConfig | Mapping[str, Any]) -> TrainConfig:
+    """A checked config as it is; a flat dict checked (the entry points that take either)."""
+    return config if isinstance(config, TrainConfig) else train_config(config)
 
 
 # --- targets and the score -------------------------------------------------------------------
@@ -188,8 +234,8 @@ def parse_targets(items: Sequence[str]) -> dict[str, float]:
     return targets
 
 
-def check_targets(targets: Mapping[str, float]) -> None:
-    """Every target names a metric training logs."""
+def check_targets(targets: Mapping[str, float]) -> dict[str, float]:
+    """Every target names a metric training logs, with a score in [0, 1] to reach."""
     if not isinstance(targets, Mapping):
         raise ConfigError(f"targets must be a mapping of metric to value, got {targets!r}")
     known = known_target_metrics()
@@ -197,9 +243,7 @@ def check_targets(targets: Mapping[str, float]) -> None:
     if unknown:
         lower = " (lower is better there; a target is a minimum)" if "loss" in unknown[0] else ""
         raise ConfigError(f"unknown target metric {unknown[0]!r}{lower}; known: {', '.join(known)}")
-    for name, value in targets.items():
-        if not 0.0 <= float(value) <= 1.0:  # every target metric is a score in [0, 1]
-            raise ConfigError(f"target {name}={value!r}: expected a number in [0, 1]")
+    return check(dict.fromkeys(targets, TARGET), targets, TARGET_WORDING, ConfigError)
 
 
 def targets_from_options(preset: str | None, items: Sequence[str]) -> dict[str, float]:
@@ -232,77 +276,35 @@ def combined_score(logs: Mapping[str, float], prefix: str = "val_") -> float:
 # --- the model's keys ------------------------------------------------------------------------
 
 
-def resolve_model_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The model keys of `config` over MODEL_DEFAULTS, checked; other keys belong to others."""
-    cfg = {key: config.get(key, default) for key, default in MODEL_DEFAULTS.items()}
-    cfg["backbone"] = _backbone_name(cfg["backbone"])
-    cfg["input_size"] = _integer(
-        cfg, "input_size", MIN_INPUT_SIZES.get(cfg["backbone"], MIN_INPUT_SIZE), MAX_INPUT_SIZE
+def _model_config(given: Mapping[str, Any], check_files: bool) -> ModelConfig:
+    """The model's keys of `given` over the defaults, checked: the backbone first, since the
+    other keys' rules depend on it."""
+    values = {**MODEL_DEFAULTS, **{key: given[key] for key in MODEL_RULES if key in given}}
+    backbone = check({"backbone": MODEL_RULES["backbone"]}, values, MODEL_WORDING, ConfigError)
+    rules = _model_rules(backbone["backbone"])
+    model = check(rules, values, MODEL_WORDING, ConfigError)
+    if len(ALPHAS[model["backbone"]]) == 1:  # one width: any alpha a space sets reads as it
+        model["alpha"] = ALPHAS[model["backbone"]][0]
+    weights = _weights(model["backbone"], given.get("backbone_weights"), check_files)
+    return ModelConfig(**model, backbone_weights=weights)
+
+
+def _model_rules(backbone: str) -> dict[str, Rule]:
+    """MODEL_RULES with the bounds of `backbone`: its smallest input, widths and blocks."""
+    rules = dict(MODEL_RULES)
+    smallest = MIN_INPUT_SIZES.get(backbone, MIN_INPUT_SIZE)
+    rules["input_size"] = Whole(smallest, MAX_INPUT_SIZE, sided=True)
+    blocks = N_BLOCKS[backbone]
+    rules["unfreeze_top_blocks"] = Whole(
+        0, blocks, sided=True, note=f"{backbone} has {blocks} blocks"
     )
-    cfg["n_aus"] = _integer(cfg, "n_aus", 1)
-    cfg["alpha"] = _alpha(cfg["backbone"], cfg["alpha"])
-    cfg["backbone_weights"] = _backbone_weights(cfg["backbone"], cfg["backbone_weights"])
-    cfg["unfreeze_top_blocks"] = _integer(cfg, "unfreeze_top_blocks", 0)
-    if cfg["unfreeze_top_blocks"] > N_BLOCKS[cfg["backbone"]]:
-        raise ConfigError(
-            f"unfreeze_top_blocks={cfg['unfreeze_top_blocks']}: {cfg['backbone']} has "
-            f"{N_BLOCKS[cfg['backbone']]} blocks"
-        )
-    cfg["l1"] = _real(cfg, "l1", low=0.0)
-    cfg["dropout"] = _real(cfg, "dropout", low=0.0, high=1.0)
-    cfg["learning_rate"] = _real(cfg, "learning_rate", low=0.0, low_open=True)
-    cfg["emotion_loss_weight"] = _real(cfg, "emotion_loss_weight", low=0.0)
-    cfg["au_loss_weight"] = _real(cfg, "au_loss_weight", low=0.0)
-    cfg["bn_momentum"] = _real(cfg, "bn_momentum", low=0.0, high=1.0)
-    cfg["au_pos_weights"] = _pos_weights(cfg["au_pos_weights"], cfg["n_aus"])
-    return cfg
+    if len(ALPHAS[backbone]) > 1:
+        rules["alpha"] = OneOf(ALPHAS[backbone], note=f"{backbone}'s widths")
+    return rules
 
 
-def _integer(cfg: Mapping[str, Any], key: str, low: int, high: int | None = None) -> int:
-    value = cfg[key]
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not ok or not float(value).is_integer() or value < low:
-        raise ConfigError(f"{key}={value!r}: expected a whole number >= {low}")
-    if high is not None and value > high:
-        raise ConfigError(f"{key}={value!r}: expected a whole number <= {high}")
-    return int(value)
-
-
-def _real(
-    cfg: Mapping[str, Any],
-    key: str,
-    low: float,
-    high: float | None = None,
-    low_open: bool = False,
-) -> float:
-    value = cfg[key]
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = (value > low if low_open else value >= low) and (high is None or value < high)
-    if not ok:
-        bounds = f"{'>' if low_open else '>='} {low}" + (f" and < {high}" if high else "")
-        raise ConfigError(f"{key}={value!r}: expected a number {bounds}")
-    return float(value)
-
-
-def _backbone_name(value: Any) -> str:
-    if not isinstance(value, str) or value not in ALPHAS:
-        raise ConfigError(f"backbone={value!r}: expected one of {', '.join(ALPHAS)}")
-    return str(value)
-
-
-def _alpha(backbone: str, value: Any) -> float:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if ok and len(ALPHAS[backbone]) == 1:
-        return ALPHAS[backbone][0]
-    for allowed in ALPHAS[backbone]:
-        if ok and math.isclose(float(value), allowed):
-            return allowed
-    choices = ", ".join(str(a) for a in ALPHAS[backbone])
-    raise ConfigError(f"alpha={value!r}: {backbone} accepts {choices}")
-
-
-def _backbone_weights(backbone: str, value: Any) -> str | None:
+def _weights(backbone: str, value: Any, check_files: bool) -> str | None:
+    """None, a name of the backbone's weights, or a weights file (there, when `check_files`)."""
     names = NAMED_WEIGHTS[backbone]
     if value is None or value in names:
         return value
@@ -318,24 +320,10 @@ def _backbone_weights(backbone: str, value: Any) -> str | None:
             "path of a weights file"
         )
     path = Path(value)
-    if not path.is_file():
+    if check_files and not path.is_file():
         raise ConfigError(f"backbone_weights={path}: no such file")
     if not path.name.endswith(WEIGHTS_SUFFIXES):
         raise ConfigError(
             f"backbone_weights={path}: expected a .weights.h5, .h5 or .keras weights file"
         )
     return os.fspath(value)
-
-
-def _pos_weights(value: Any, n_aus: int) -> list[float] | None:
-    if value is None:
-        return None
-    try:
-        weights = [float(w) for w in value]
-    except (TypeError, ValueError):
-        weights = []
-    if len(weights) != n_aus or not all(math.isfinite(w) and w > 0 for w in weights):
-        raise ConfigError(
-            f"au_pos_weights={value!r}: expected {n_aus} positive numbers (one per AU) or None"
-        )
-    return weights

@@ -108,7 +108,7 @@ def _export(
     from .deploy import conversion
     from .training.pipeline import trial_views
 
-    views = trial_views(settings, data.prepared)
+    views = trial_views(data.prepared, settings["crop_fraction"], settings["input_size"])
     inputs = conversion.model_inputs(views[data.split.test])
     reference = conversion.Reference(
         inputs,

@@ -29,7 +29,7 @@ from .cli import (
     threads,
 )
 from .cli import backbone_weights as backbone_weights_option
-from .config import ALPHAS, MIN_INPUT_SIZE, full_config, targets_from_options
+from .config import ALPHAS, MIN_INPUT_SIZE, TrainConfig, targets_from_options, train_config
 from .files import check_output_folder, replace_atomically, write_json_atomically
 from .folder_lock import folder_lock
 from .images.preprocess import MAX_PREPARED_SIZE
@@ -134,18 +134,18 @@ def save_outputs(out: Path, result, report: dict[str, Any], *, prepared: Prepare
 def main(argv: list[str] | None = None) -> int:
     """Train, test and save one config; a user's mistake is one line and exit code 2."""
     args = build_parser().parse_args(argv)
-    config = full_config(config_from_args(args))
+    config = train_config(config_from_args(args))
     check_output_folder("--out", args.out, empty=True)  # a run never mixes its files
     with folder_lock(args.out, "--out"):  # one run writes a folder
         check_output_folder("--out", args.out, empty=True)  # still empty now that it is ours
         return train_and_save(args, config)
 
 
-def train_and_save(args: argparse.Namespace, config: dict[str, Any]) -> int:
+def train_and_save(args: argparse.Namespace, config: TrainConfig) -> int:
     """The work of `main` once its options are checked and --out is held."""
     from .model.pretrained import fetch_named_in
 
-    fetch_named_in(config)
+    fetch_named_in(config.model.backbone_weights)
     from .training.threads import configure_threads
 
     configure_threads(args.threads)
@@ -153,7 +153,7 @@ def train_and_save(args: argparse.Namespace, config: dict[str, Any]) -> int:
     from .evaluation.metrics import format_report
     from .labels import DEFAULT_AUS
     from .model.builders import build_model
-    from .training.loop import evaluate_on_test, train, training_summary
+    from .training.loop import au_head, evaluate_on_test, train, training_summary
 
     data = load_training_data(
         args.data,
@@ -163,7 +163,7 @@ def train_and_save(args: argparse.Namespace, config: dict[str, Any]) -> int:
         detector=args.detector,
         allow_outside_root=args.allow_outside_root,
     )
-    build_model({**config, "n_aus": data.prepared.aus.shape[1]})  # fail before writing
+    build_model(config.model, au_head(config, data))  # fail before writing
     print(data_summary(data), flush=True)
     from .evaluation.yardstick import (
         add_baselines,
@@ -172,7 +172,7 @@ def train_and_save(args: argparse.Namespace, config: dict[str, Any]) -> int:
         validation_floors,
     )
 
-    announce_floors(config["targets"], validation_floors(data))
+    announce_floors(dict(config.targets), validation_floors(data))
     import keras
 
     board = keras.callbacks.TensorBoard(

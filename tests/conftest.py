@@ -6,10 +6,14 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import pytest
+
+if TYPE_CHECKING:
+    from core.data.dataset import TrainingData
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -118,6 +122,35 @@ def small_synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generate(root, seed=1, n_subjects=24, n_labelled=72, n_unlabelled=2)
 
 
+@pytest.fixture(scope="module")
+def tiny_data() -> TrainingData:
+    """60 images of 20 subjects whose emotion is a bright square in one of three places."""
+    from core.data.dataset import TrainingData
+    from core.data.split import split_by_subject
+    from core.images.preprocess import PreparedData
+
+    rng = np.random.default_rng(0)
+    n = 60
+    emotions = np.tile([0, 1, 2], n // 3)
+    images = rng.integers(0, 60, (n, 48, 48), dtype=np.uint8)
+    for i, emotion in enumerate(emotions):
+        images[i, 8 + 12 * emotion : 20 + 12 * emotion, 10:38] = 230
+    aus = np.zeros((n, 15), np.float32)
+    aus[:, 0] = emotions == 2
+    aus[:, 7] = emotions == 1
+    subjects = np.repeat([f"S{i:02d}" for i in range(20)], 3)
+    prepared = PreparedData(
+        images=images,
+        emotions=emotions.astype(np.int64),
+        aus=aus,
+        subjects=subjects,
+        face_found=np.ones(n, bool),
+        paths=[f"img{i}.png" for i in range(n)],
+        au_list=tuple(range(1, 16)),
+    )
+    return TrainingData(prepared, split_by_subject(emotions, subjects, seed=0))
+
+
 @pytest.fixture(autouse=True, scope="session")
 def session_cache(tmp_path_factory: pytest.TempPathFactory):
     """Preparation caches of the tests never land in the user's cache folder."""
@@ -212,7 +245,7 @@ def mount_tmpfs(folder: Path, options: str) -> None:
 
 def as_the_flat_layout_wrote_it(model_file: Path) -> int:
     """Rewrite a .keras file as a model saved before core/'s rooms: every module its config names
-    back to the flat layout's path (core.model.builders -> core.models). Names rewritten."""
+    back to the flat layout's path (core.model.builders -> core.model.builders). Names rewritten."""
     import json
     import zipfile
 

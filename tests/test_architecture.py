@@ -124,7 +124,17 @@ def test_no_module_is_over_the_line_limit(path: Path):
 # core/'s top level: the commands users type and the shared contracts; the library lives in rooms
 # by job (core/__init__.py maps the flat layout's old paths to the rooms).
 CORE_COMMANDS = ("train", "summary", "prepare", "predict", "export", "pretrained")
-CORE_CONTRACTS = ("cli", "config", "errors", "files", "folder_lock", "labels", "paths", "quiet")
+CORE_CONTRACTS = (
+    "checks",
+    "cli",
+    "config",
+    "errors",
+    "files",
+    "folder_lock",
+    "labels",
+    "paths",
+    "quiet",
+)
 CORE_ROOMS = ("data", "images", "model", "training", "evaluation", "deploy")
 
 

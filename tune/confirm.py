@@ -12,13 +12,13 @@ goes on with its confirmation where it stopped.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core.checks import is_number
 from core.data.dataset import TrainingData
 from core.data.split import Split, fresh_splits
 from core.errors import first_line
@@ -78,7 +78,7 @@ def pick_finalists(grid, settings: StudySettings) -> list[Finalist]:
 def _scored(trial) -> bool:
     """A trial that trained and reported a finite score (not errored, not unfinished)."""
     score = (trial.last_result or {}).get("score")
-    return trial_status(trial) in SCORED and isinstance(score, int | float) and math.isfinite(score)
+    return trial_status(trial) in SCORED and is_number(score)
 
 
 def _remote_training(settings: StudySettings, retries: int = 0):
@@ -103,17 +103,16 @@ def train_on_split(
 ) -> dict[str, Any]:
     """One training run on a Ray worker: the best epoch's combined validation score (the trial's
     score), and with `keep_model` the best model's .keras bytes."""
-    from core.config import combined_score
+    from core.config import combined_score, train_config
     from core.training.loop import train
 
     from .gpu import configure_gpu
     from .trainable import DRIVER_PID_ENV, worker_scratch_job
 
     use_process_scratch(worker_scratch_job(os.environ.get(DRIVER_PID_ENV, "any")))
-    configure_gpu(config)
-    result = train(
-        {**config, "threads": threads}, TrainingData(prepared, split), verbose=False, warm=True
-    )
+    checked = train_config({**config, "threads": threads})  # the run's one check
+    configure_gpu(checked)
+    result = train(checked, TrainingData(prepared, split), verbose=False, warm=True)
     best = {key: values[result.best_epoch - 1] for key, values in result.history.items()}
     outcome: dict[str, Any] = {
         "score": combined_score(best),

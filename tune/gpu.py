@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from core.config import TrainConfig
+
 GROWTH_ENV = "TF_FORCE_GPU_ALLOW_GROWTH"
 
 
@@ -46,7 +48,7 @@ def set_gpu_memory(tf_config: Any, gpus: list[Any], memory_mb: int | None) -> No
 _configured: str | None = None
 
 
-def configure_gpu(config: dict[str, Any]) -> str:
+def configure_gpu(config: TrainConfig) -> str:
     """Set up this trial's process; returns what it trains on, e.g. 'cpu' or '1 GPU, float16'.
 
     Once a process: the next trials of a reused worker keep the first one's setup.
@@ -57,7 +59,7 @@ def configure_gpu(config: dict[str, Any]) -> str:
     return _configured
 
 
-def _configure_gpu(config: dict[str, Any]) -> str:
+def _configure_gpu(config: TrainConfig) -> str:
     hidden = hide_unassigned_gpus()
     from core.quiet import import_tensorflow
 
@@ -66,11 +68,11 @@ def _configure_gpu(config: dict[str, Any]) -> str:
     if hidden:  # also through TF, should CUDA have started before the variable was set
         tf.config.set_visible_devices([], "GPU")
     gpus = [] if hidden else tf.config.list_physical_devices("GPU")
-    set_gpu_memory(tf.config, gpus, config.get("gpu_memory_mb"))
+    set_gpu_memory(tf.config, gpus, config.gpu_memory_mb)
     if not gpus:
         return "cpu"
     precision = "float32"
-    if config.get("mixed_precision"):
+    if config.mixed_precision:
         import keras
 
         keras.mixed_precision.set_global_policy("mixed_float16")

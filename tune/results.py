@@ -147,6 +147,7 @@ def compare_with_start(report: dict, best, start, data: TrainingData) -> None:
     """The best against the study's hand-tuned start on the same test images, paired, added to
     the report's comparisons (the terminal and the page say it in words); "hand_tuned_start"
     names the trial, how its training ended, and its test figures."""
+    from core.config import train_config
     from core.evaluation.outputs import outputs_in
     from core.evaluation.verdicts import compare
     from core.training.loop import evaluate_on_test
@@ -155,7 +156,8 @@ def compare_with_start(report: dict, best, start, data: TrainingData) -> None:
     checkpoint = start.run_metadata.checkpoint_manager.latest_checkpoint_result
     if start.trial_id == best.trial_id or checkpoint is None:
         return
-    theirs = evaluate_on_test(checkpoint_model(checkpoint), start.config, data)
+    config = train_config(start.config, check_files=False)  # its weights are in the checkpoint
+    theirs = evaluate_on_test(checkpoint_model(checkpoint), config, data)
     ours = outputs_in(report)
     if ours is not None:
         report["comparisons"] = report.get("comparisons", []) + compare(
@@ -186,6 +188,7 @@ def export_best(
     import keras
 
     import core.model.builders  # noqa: F401  registers the custom loss and AU metrics load_model needs
+    from core.config import train_config
     from core.evaluation.metrics import format_report
     from core.evaluation.thresholds import write_thresholds
     from core.evaluation.yardstick import add_baselines, format_beside_baselines
@@ -195,14 +198,15 @@ def export_best(
         model = keras.models.load_model(model_file, safe_mode=True)
     else:
         model = checkpoint_model(checkpoint)
-    report = add_baselines(evaluate_on_test(model, trial.config, data), data, seed=seed)
+    config = train_config(trial.config, check_files=False)  # its weights are in the model
+    report = add_baselines(evaluate_on_test(model, config, data), data, seed=seed)
     if start is not None:
         compare_with_start(report, trial, start, data)
     report["trial_id"] = trial.trial_id
     report["best_epoch"] = trial.last_result.get("best_epoch")
     replace_atomically(out / "model.keras", model.save)
     write_json_atomically(out / "report.json", report)
-    write_thresholds(out, report, trial.config, data.prepared)
+    write_thresholds(out, report, config, data.prepared)
     print(format_report(report))
     print(format_beside_baselines(report, name=f"best trial {trial.trial_id}"))
     if report.get("hand_tuned_start", {}).get("trial_id") == trial.trial_id:

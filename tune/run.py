@@ -27,7 +27,7 @@ from core.cli import (
     non_negative_float,
     seed,
 )
-from core.config import ALPHAS, full_config, targets_from_options
+from core.config import ALPHAS, targets_from_options, train_config
 from core.errors import ConfigError
 from core.folder_lock import folder_lock
 from core.labels import parse_au_list
@@ -235,7 +235,7 @@ def settings_from_args(args) -> StudySettings:
         else args.confirm,
         **{key: getattr(args, key) for key in SETTINGS_OPTIONS},
     )
-    full_config(settings.resolved_space().first_config())  # a mismatch is one line, now
+    train_config(settings.resolved_space().first_config())  # a mismatch is one line, now
     return settings
 
 

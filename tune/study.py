@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import math
-import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.errors import ConfigError, shortened
+from core.checks import OfType, OneOf, Rule, check
+from core.errors import ConfigError
 from core.files import write_json_atomically
 from core.images.faces import DEFAULT_DETECTOR, LEGACY_DETECTOR
 from search_spaces import SearchSpace, get
@@ -163,8 +162,8 @@ class StudySettings:
 
     @classmethod
     def parse(cls, text: str, where: str) -> StudySettings:
-        """study.json's text, every field checked against its type; ConfigError naming `where`
-        and the first thing wrong."""
+        """study.json's text, every field checked against its type and every name against what
+        this version knows; ConfigError naming `where` and the first thing wrong."""
         try:
             payload = json.loads(text)
             if not isinstance(payload, dict):
@@ -174,79 +173,40 @@ class StudySettings:
             settings = cls(**payload)
         except (ValueError, TypeError) as error:
             raise ConfigError(f"{where} is damaged ({error})") from None
-        wrong = settings.mistyped_field() or settings.unknown_name()
-        if wrong:
-            raise ConfigError(f"{where} is damaged ({wrong})")
+        values = asdict(settings)
+        check(field_types(cls), values, STUDY_WORDING, ConfigError, where=where)
+        named = {key: value for key, value in values.items() if value is not None}
+        check(known_names(), named, STUDY_WORDING, ConfigError, where=where)
         return settings
 
-    def unknown_name(self) -> str | None:
-        """The first field that names something this version does not know (a space, an
-        objective, a detector, a backbone, a search method, a scheduler), said as
-        `field is VALUE, expected one of ...`; None when all are known."""
-        from core.config import ALPHAS
-        from core.images.faces import DETECTORS
-        from search_spaces import names
 
-        from .objectives import OBJECTIVES
-
-        registries = {
-            "space": ([self.space], names()),
-            "objectives": (self.objectives, list(OBJECTIVES)),
-            "detector": ([self.detector], list(DETECTORS)),
-            "backbone": ([self.backbone] if self.backbone else [], list(ALPHAS)),
-            "search": ([self.search], list(SEARCH_METHODS)),
-            "scheduler": ([self.scheduler], list(SCHEDULERS)),
-        }
-        for key, (given, known) in registries.items():
-            unknown = [value for value in given if value not in known]
-            if unknown:
-                shown = shortened(json.dumps(unknown[0]))
-                return f"{key} is {shown}, expected one of {', '.join(map(str, known))}"
-        return None
-
-    def mistyped_field(self) -> str | None:
-        """The first field whose value is not of its declared type (a hand-edited or damaged
-        study.json), said as `field is VALUE, expected TYPE`; None when all fit."""
-        hints = typing.get_type_hints(type(self))
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if not fits(value, hints[item.name]):
-                shown = shortened(json.dumps(value))
-                expected = hints[item.name]
-                name = expected.__name__ if isinstance(expected, type) else str(expected)
-                return f"{item.name} is {shown}, expected {name}"
-        return None
+# A study.json that breaks a rule: `study.json is damaged (num_samples is "8", expected int)`.
+STUDY_WORDING = "{where} is damaged ({key} is {shown}, expected {expected})"
 
 
-def fits(value: Any, hint: Any) -> bool:
-    """Whether a JSON value is of a dataclass field's type (str, int, float, bool, None, their
-    unions, list[...] and dict[str, ...]); a whole number is a float, a bool is not a number."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(fits(value, option) for option in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if hint is Any:
-        return True
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return (
-            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-        )
-    if hint is str:
-        return isinstance(value, str)
-    if origin is list:
-        (item,) = typing.get_args(hint)
-        return isinstance(value, list) and all(fits(v, item) for v in value)
-    if origin is dict:
-        key, item = typing.get_args(hint)
-        return isinstance(value, dict) and all(
-            fits(k, key) and fits(v, item) for k, v in value.items()
-        )
-    return False
+def field_types(settings: type[StudySettings]) -> dict[str, Rule]:
+    """Each field of study.json is of its declared type (a hand-edited or damaged file)."""
+    hints = typing.get_type_hints(settings)
+    return {item.name: OfType(hints[item.name]) for item in fields(settings)}
+
+
+def known_names() -> dict[str, Rule]:
+    """The fields that name something this version must know: a space, objectives, a detector,
+    a backbone, a search method, a scheduler."""
+    from core.config import ALPHAS
+    from core.images.faces import DETECTORS
+    from search_spaces import names
+
+    from .objectives import OBJECTIVES
+
+    return {
+        "space": OneOf(names()),
+        "objectives": OneOf(list(OBJECTIVES), each=True),
+        "detector": OneOf(DETECTORS),
+        "backbone": OneOf(list(ALPHAS)),
+        "search": OneOf(SEARCH_METHODS),
+        "scheduler": OneOf(SCHEDULERS),
+    }
 
 
 def cpu_caps(space: SearchSpace) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ray import tune
 
-from core.config import combined_score
+from core.config import TrainConfig, combined_score, train_config
 from core.data.dataset import TrainingData
 from core.deploy.cost import parameter_count
 from core.files import scratch_folder, use_process_scratch
@@ -73,8 +73,9 @@ def run_trial(
     trial_dir = Path(context.get_trial_dir())
     trial_dir.mkdir(parents=True, exist_ok=True)
     write_pid(trial_dir, context.get_trial_id())
-    threads = _cpu_share(context)
-    configure_gpu(config)
+    # The trial's one check of its config: everything below takes the checked one.
+    checked = train_config({**config, "threads": _cpu_share(context)})
+    configure_gpu(checked)
 
     from core.training.loop import train
 
@@ -84,16 +85,17 @@ def run_trial(
 
         shared = Path(study) if study and Path(study).is_dir() else None
         n_aus = int(data.prepared.aus.shape[1])
-        cost["latency_ms"] = latency_ms({**config, "n_aus": n_aus}, cache=shared)
+        cost["latency_ms"] = latency_ms(checked.model, n_aus, cache=shared)
     with scratch_folder("trial") as scratch:  # its best model and checkpoints in the making
         resume = _resume_point(tune.get_checkpoint(), scratch)
         earlier = resume.history if resume else {}
         # TensorBoard first: an epoch's event files are on disk before its report syncs them.
+        # Its HParams are the trial's values as Tune gave them (results.csv's columns).
         callbacks = [
             make_stop_check(HaltWatch(halt, trial_stop_signal())),
             *make_tensorboard_callbacks(config, trial_dir / "tb"),
             make_reporter(
-                config,
+                checked,
                 scratch,
                 node_id=_node_id(),
                 history=earlier,
@@ -105,7 +107,7 @@ def run_trial(
             # Warm: a reused worker (reuse_actors) trains this trial on the compiled model of an
             # earlier trial of the same architecture, reset, instead of tracing a new one.
             train(
-                {**config, "threads": threads},
+                checked,
                 data,
                 callbacks,
                 resume=resume,
@@ -187,7 +189,7 @@ def _resume_point(checkpoint: tune.Checkpoint | None, scratch: Path) -> ResumePo
 
 
 def make_reporter(
-    config: dict[str, Any],
+    config: TrainConfig,
     scratch: Path,
     node_id: str,
     history: dict[str, list[float]] | None = None,
@@ -210,7 +212,7 @@ def make_reporter(
         def __init__(self) -> None:
             super().__init__()
             self.history = {key: list(values) for key, values in (history or {}).items()}
-            self.book = ScoreBook(dict(config["targets"]))
+            self.book = ScoreBook(dict(config.targets))
             self.book.replay(self.history)
             # The best epoch's model so far, saved when it improves; every epoch's checkpoint
             # carries it with the whole history, so a resumed trial goes on after its last
@@ -288,12 +290,12 @@ def make_stop_check(watch: HaltWatch):
     return StopCheck()
 
 
-def _stop_reason(met: bool, stop_training: bool, epoch: int, config: dict[str, Any]) -> str:
+def _stop_reason(met: bool, stop_training: bool, epoch: int, config: TrainConfig) -> str:
     if met:
         return "targets"
     if stop_training:
         return "patience"
-    if epoch + 1 >= int(config["max_epochs"]):
+    if epoch + 1 >= config.max_epochs:
         return "max_epochs"
     return "running"
 

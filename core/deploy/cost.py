@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..config import ModelConfig
 from ..files import write_json_atomically
 
 LATENCY_RUNS = 50
 LATENCY_WARMUP = 5
 LATENCY_THREADS = 1
-ARCHITECTURE_KEYS = ("backbone", "alpha", "input_size", "dropout", "n_aus")
+ARCHITECTURE_KEYS = ("backbone", "alpha", "input_size", "dropout")  # and the number of AUs
 LATENCY_FILE = "latency.json"  # in a study folder: ms per image by architecture
 
 
@@ -30,20 +30,22 @@ def parameter_count(model: Any) -> int:
     return int(model.count_params())
 
 
-def latency_ms(config: Mapping[str, Any], cache: Path | None = None) -> float:
-    """Milliseconds per image of the config's network as a float32 TFLite model on this CPU.
+def latency_ms(cfg: ModelConfig, n_aus: int, cache: Path | None = None) -> float:
+    """Milliseconds per image of the config's network, with `n_aus` AUs, as a float32 TFLite
+    model on this CPU.
 
     With `cache` (a study's folder), the first measurement of an architecture is kept in
     LATENCY_FILE there and every later trial of it reads that one: repeats of one architecture
     differ by up to 7 % on a shared machine, which would otherwise decide a Pareto front."""
-    architecture = tuple((key, config.get(key)) for key in ARCHITECTURE_KEYS)
+    shape = {key: getattr(cfg, key) for key in ARCHITECTURE_KEYS}
+    architecture = (ModelConfig(**shape), n_aus)  # from scratch: grey in, no weights to load
     if cache is None:
-        return _latency_of(architecture)
-    key = json.dumps(dict(architecture), sort_keys=True)
+        return _latency_of(*architecture)
+    key = json.dumps({**shape, "n_aus": n_aus}, sort_keys=True)
     path = Path(cache) / LATENCY_FILE
     known = _read_json(path)
     if key not in known:
-        measured = _latency_of(architecture)
+        measured = _latency_of(*architecture)
         known = {**_read_json(path), key: measured}  # another trial may have written meanwhile
         try:
             write_json_atomically(path, known)
@@ -61,13 +63,11 @@ def _read_json(path: Path) -> dict[str, float]:
 
 
 @functools.cache
-def _latency_of(architecture: tuple[tuple[str, Any], ...]) -> float:
+def _latency_of(cfg: ModelConfig, n_aus: int) -> float:
     from ..model.builders import build_network
     from . import conversion
 
-    config = {key: value for key, value in architecture if value is not None}
-    network = build_network({**config, "backbone_weights": None})
-    size = int(config["input_size"])
-    image = np.zeros((size, size, 1), np.float32)
+    network = build_network(cfg, n_aus)
+    image = np.zeros((cfg.input_size, cfg.input_size, 1), np.float32)
     content = conversion.convert(network)
     return conversion.latency_ms(content, image, LATENCY_THREADS, LATENCY_RUNS, LATENCY_WARMUP)

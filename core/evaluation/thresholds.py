@@ -7,13 +7,13 @@ A model alone cannot be used honestly: its AU head wants the per-AU thresholds t
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..config import MIN_INPUT_SIZE
-from ..errors import DataError, shortened
+from ..checks import Number, Numbers, OneOf, Texts, Whole, check
+from ..config import MIN_INPUT_SIZE, TrainConfig
+from ..errors import DataError
 from ..files import TEXT_BYTES_LIMIT, read_bounded, write_json_atomically
 from ..images.faces import DETECTORS, LEGACY_DETECTOR
 from ..images.preprocess import (
@@ -29,7 +29,7 @@ REQUIRED_KEYS = ("au_names", "thresholds", "input_size", "crop_fraction", "prepa
 
 
 def thresholds_payload(
-    report: Mapping[str, Any], config: Mapping[str, Any], prepared: PreparedData
+    report: Mapping[str, Any], config: TrainConfig, prepared: PreparedData
 ) -> dict[str, Any]:
     """From a test report's `au_tuned_on_val` section and the config the model was trained with."""
     tuned = report["au_tuned_on_val"]
@@ -40,8 +40,8 @@ def thresholds_payload(
         "thresholds": [float(t) for t in tuned["thresholds"]],
         "tuned_on": "validation",
         "emotions": list(EMOTIONS),
-        "input_size": int(config["input_size"]),
-        "crop_fraction": float(config.get("crop_fraction", 1.0)),
+        "input_size": config.model.input_size,
+        "crop_fraction": config.crop_fraction,
         "prepared_size": prepared.size,
         "face_margin": DEFAULT_FACE_MARGIN,
         "face_detector": prepared.detector,
@@ -50,7 +50,7 @@ def thresholds_payload(
 
 
 def write_thresholds(
-    folder: Path, report: Mapping[str, Any], config: Mapping[str, Any], prepared: PreparedData
+    folder: Path, report: Mapping[str, Any], config: TrainConfig, prepared: PreparedData
 ) -> Path:
     """Write `folder/thresholds.json` whole or not at all."""
     path = Path(folder) / THRESHOLDS_FILE
@@ -79,9 +79,7 @@ def read_thresholds(path: Path) -> dict[str, Any]:
     payload.setdefault("face_margin", DEFAULT_FACE_MARGIN)
     payload.setdefault("face_detector", LEGACY_DETECTOR)
     payload.setdefault("emotions", list(EMOTIONS))
-    for key, (valid, expected) in FIELDS.items():
-        if not valid(payload[key]):
-            raise DataError(f"{path}: {key} is {_shown(payload[key])}; expected {expected}")
+    check(FIELDS, payload, "{path}: {key} is {shown}; expected {expected}", DataError, path=path)
     for key in ("au_names", "emotions"):
         repeated = sorted({name for name in payload[key] if payload[key].count(name) > 1})
         if repeated:
@@ -97,41 +95,17 @@ def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _whole(value: Any, low: int, high: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-
-
-def _texts(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
-
-
-def _shown(value: Any) -> str:
-    return shortened(json.dumps(value))
-
-
-# Every field a model's user relies on: (check, what it should be).
+# Every field a model's user relies on, and what it should be.
+SIZE = Whole(MIN_INPUT_SIZE, MAX_PREPARED_SIZE)
 FIELDS = {
-    "au_names": (_texts, "a non-empty list of AU names"),
-    "thresholds": (
-        lambda v: isinstance(v, list) and all(_number(t) and 0 <= t <= 1 for t in v),
-        "a list of numbers in [0, 1]",
-    ),
-    "input_size": (
-        lambda v: _whole(v, MIN_INPUT_SIZE, MAX_PREPARED_SIZE),
-        f"a whole number from {MIN_INPUT_SIZE} to {MAX_PREPARED_SIZE}",
-    ),
-    "prepared_size": (
-        lambda v: _whole(v, MIN_INPUT_SIZE, MAX_PREPARED_SIZE),
-        f"a whole number from {MIN_INPUT_SIZE} to {MAX_PREPARED_SIZE}",
-    ),
-    "crop_fraction": (lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]"),
-    "face_margin": (lambda v: _number(v) and 1 <= v <= 4, "a number from 1 to 4"),
-    "emotions": (_texts, "a non-empty list of emotion names"),
-    "face_detector": (lambda v: v in DETECTORS, f"one of {', '.join(DETECTORS)}"),
+    "au_names": Texts("AU names"),
+    "thresholds": Numbers(Number(0.0, 1.0)),
+    "input_size": SIZE,
+    "prepared_size": SIZE,
+    "crop_fraction": Number(0.0, 1.0, low_open=True),
+    "face_margin": Number(1.0, 4.0),
+    "emotions": Texts("emotion names"),
+    "face_detector": OneOf(DETECTORS),
 }
 
 

@@ -239,9 +239,9 @@ def _save_atomically(folder: Path, arrays: tuple[np.ndarray, np.ndarray]) -> Non
 
 
 def crop_and_resize(images: np.ndarray, crop_fraction: float, input_size: int) -> np.ndarray:
-    """A trial's view of the prepared squares: a centre crop then a resize (uint8 in and out)."""
-    if not 0 < crop_fraction <= 1:
-        raise DataError(f"crop fraction must be in (0, 1], got {crop_fraction}")
+    """A trial's view of the prepared squares: a centre crop then a resize (uint8 in and out).
+
+    `crop_fraction` in (0, 1] as its reader checked it (a config, thresholds.json)."""
     size = images.shape[1]
     side = max(1, int(round(size * crop_fraction)))
     start = (size - side) // 2

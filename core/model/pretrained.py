@@ -21,7 +21,7 @@ import os
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,10 +78,9 @@ def named(name: str) -> NamedWeights:
         ) from None
 
 
-def fetch_named_in(config: Mapping[str, Any], say: Callable[[str], None] = print) -> None:
-    """Fetch the named weights a config asks for, if any (a command or a study's driver calls
-    this once, before anything trains)."""
-    weights = config.get("backbone_weights")
+def fetch_named_in(weights: Any, say: Callable[[str], None] = print) -> None:
+    """Fetch a config's `backbone_weights` when they are named weights (a command or a study's
+    driver calls this once, before anything trains)."""
     if isinstance(weights, str) and weights in NAMED_WEIGHTS:
         fetch_weights(NAMED_WEIGHTS[weights], say)
 

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import gc
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import fields
 from typing import Any
 
 import keras
 import numpy as np
 
-from ..config import resolve_model_config
+from ..config import AUHead, ModelConfig
 from .builders import assign_trial_values, build_model, build_network
 
 # Shapes kept compiled at once. A study mostly alternates between a few input sizes; each cached
@@ -35,45 +36,43 @@ MAX_SHAPES = 2
 _models: OrderedDict[tuple, keras.Model] = OrderedDict()
 
 
-def architecture_key(config: Mapping[str, Any]) -> tuple:
+def architecture_key(cfg: ModelConfig, head: AUHead) -> tuple:
     """What a traced train step depends on: every model key but the values held in variables.
 
     Whether L1 and weighted AU loss are on is part of it (their layers and loss class differ);
     so is the dtype policy (mixed precision builds another graph). Batch size is not: the step
     is traced for any batch length.
     """
-    cfg = resolve_model_config(config)
-    cfg["l1"] = cfg["l1"] > 0
-    cfg["au_pos_weights"] = cfg["au_pos_weights"] is not None
-    del cfg["learning_rate"]
-    return (*sorted(cfg.items()), ("dtype_policy", keras.config.dtype_policy().name))
+    fixed = {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name != "learning_rate"}
+    fixed |= {"l1": cfg.l1 > 0, "n_aus": head.n_aus, "au_pos_weights": head.pos_weights is not None}
+    return (*sorted(fixed.items()), ("dtype_policy", keras.config.dtype_policy().name))
 
 
-def warm_model(config: Mapping[str, Any]) -> keras.Model:
-    """A compiled model for `config`, in the state a fresh `build_model(config)` would have.
+def warm_model(cfg: ModelConfig, head: AUHead) -> keras.Model:
+    """A compiled model for `cfg`, in the state a fresh `build_model(cfg, head)` would have.
 
     Call it where `build_model` would be called, after seeding: the first trial of a shape gets
     a new model (and pays the tracing); the next ones get that model back, reset.
     """
-    key = architecture_key(config)
+    key = architecture_key(cfg, head)
     release_memory()
     model = _models.get(key)
     if model is None:
-        model = build_model(config)
+        model = build_model(cfg, head)
         _remember(key, model)
         return model
     _models.move_to_end(key)
-    reset_model(model, config)
+    reset_model(model, cfg, head)
     return model
 
 
-def reset_model(model: keras.Model, config: Mapping[str, Any]) -> None:
+def reset_model(model: keras.Model, cfg: ModelConfig, head: AUHead) -> None:
     """Fresh weights for the caller's seed, a zeroed optimizer and the config's variable values."""
-    fresh = build_network(config)
+    fresh = build_network(cfg, head.n_aus)
     copy_variables(fresh.variables, model.variables)
     del fresh
     reset_optimizer(model.optimizer)
-    assign_trial_values(model, config)
+    assign_trial_values(model, cfg, head)
     model.reset_metrics()
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from ..config import TrainConfig
 
 AUGMENTATION_KEYS = ("zoom", "brightness", "contrast", "rotation")
 
 
-def build_augmenter(config: Mapping[str, Any], seed: int | None = None):
+def build_augmenter(config: TrainConfig, seed: int | None = None):
     """A keras.Sequential of the non-zero factors, or None when every factor is 0.
 
     Images are float pixels in 0..255, so brightness and contrast use that value range.
@@ -16,7 +15,7 @@ def build_augmenter(config: Mapping[str, Any], seed: int | None = None):
     """
     import keras
 
-    factors = {key: float(config.get(key, 0.0) or 0.0) for key in AUGMENTATION_KEYS}
+    factors = {key: getattr(config, key) for key in AUGMENTATION_KEYS}
     layers = []
     if factors["zoom"] > 0:
         layers.append(keras.layers.RandomZoom(factors["zoom"], fill_mode="reflect", seed=seed))

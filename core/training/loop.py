@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..config import full_config
+from ..config import AUHead, TrainConfig, as_train_config
 from .pipeline import make_datasets, trial_views
 from .seeds import seed_everything
 from .threads import configure_threads
@@ -38,7 +38,7 @@ class TrainResult:
     stopped_by: str  # "targets", "patience" or "max_epochs"
     targets_met_epoch: int | None
     seconds: float
-    config: dict[str, Any] = field(default_factory=dict)
+    config: TrainConfig
 
     @property
     def epochs(self) -> int:
@@ -47,7 +47,7 @@ class TrainResult:
 
 
 def train(
-    config: Mapping[str, Any],
+    config: TrainConfig | Mapping[str, Any],
     data: TrainingData,
     callbacks: Sequence[Any] = (),
     *,
@@ -57,36 +57,33 @@ def train(
 ) -> TrainResult:
     """Fit one config up to `max_epochs`; return the history, the best epoch and the best model.
 
-    `warm`: take the model from this process's cache of compiled models (core.model.warm), reset for
-    this config and seed, rather than build and trace a new one; the returned model is then the
-    cached one, which the next warm run of its shape resets. A resumed run always loads its own.
+    `config`: checked (core.config.train_config) where the run starts, or a flat dict, checked
+    here. `warm`: take the model from this process's cache of compiled models (core.model.warm),
+    reset for this config and seed, rather than build and trace a new one; the returned model is
+    then the cached one, which the next warm run of its shape resets. A resumed run always loads
+    its own.
     """
-    config = full_config(config)
-    configure_threads(config["threads"])
-    from ..model.builders import au_pos_weights_from_labels
+    config = as_train_config(config)
+    configure_threads(config.threads)
     from .callbacks import make_epoch_printer, make_target_stopping
 
     started = time.perf_counter()
-    seed_everything(int(config["seed"]))
-    views = trial_views(config, data.prepared)
-    train_ds, val_ds, _, _ = make_datasets(config, data, views)
-    if config["au_weighting"] == "balanced" and config.get("au_pos_weights") is None:
-        config["au_pos_weights"] = au_pos_weights_from_labels(data.prepared.aus[data.split.train])
-    config["n_aus"] = int(data.prepared.aus.shape[1])
+    seed_everything(config.seed)
+    train_ds, val_ds, _, _ = make_datasets(config, data, _views(config, data))
     history = {k: list(v) for k, v in resume.history.items()} if resume else {}
     stopper = make_target_stopping(
-        config["targets"], config["min_epochs"], config["patience"], history
+        dict(config.targets), config.min_epochs, config.patience, history
     )
-    model = _model_for(config, resume, warm)
+    model = _model_for(config, au_head(config, data), resume, warm)
     all_callbacks = [stopper, *callbacks]
     if verbose:
-        all_callbacks.append(make_epoch_printer(config["max_epochs"]))
+        all_callbacks.append(make_epoch_printer(config.max_epochs))
     initial_epoch = len(history.get("loss", []))
-    if initial_epoch < config["max_epochs"] and stopper.stopped_by != "targets":
+    if initial_epoch < config.max_epochs and stopper.stopped_by != "targets":
         fitted = model.fit(
             train_ds,
             validation_data=val_ds,
-            epochs=config["max_epochs"],
+            epochs=config.max_epochs,
             initial_epoch=initial_epoch,
             callbacks=all_callbacks,
             shuffle=False,  # the pipeline reshuffles every epoch itself
@@ -105,7 +102,22 @@ def train(
     )
 
 
-def _model_for(config: dict[str, Any], resume: ResumePoint | None, warm: bool):
+def au_head(config: TrainConfig, data: TrainingData) -> AUHead:
+    """The AU head the data asks for: its AUs, and the config's positive weights, or with
+    `au_weighting="balanced"` the training split's (core.models.au_pos_weights_from_labels)."""
+    weights = config.au_pos_weights
+    if weights is None and config.au_weighting == "balanced":
+        from ..model.builders import au_pos_weights_from_labels
+
+        weights = tuple(au_pos_weights_from_labels(data.prepared.aus[data.split.train]))
+    return AUHead(int(data.prepared.aus.shape[1]), weights)
+
+
+def _views(config: TrainConfig, data: TrainingData) -> np.ndarray:
+    return trial_views(data.prepared, config.crop_fraction, config.model.input_size)
+
+
+def _model_for(config: TrainConfig, head: AUHead, resume: ResumePoint | None, warm: bool):
     import keras
 
     if resume is not None:
@@ -113,10 +125,10 @@ def _model_for(config: dict[str, Any], resume: ResumePoint | None, warm: bool):
     if warm:
         from ..model.warm import warm_model
 
-        return warm_model(config)
+        return warm_model(config.model, head)
     from ..model.builders import build_model
 
-    return build_model(config)
+    return build_model(config.model, head)
 
 
 def model_outputs(model, dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -136,7 +148,7 @@ def model_outputs(model, dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     )
 
 
-def evaluate_on_test(model, config: Mapping[str, Any], data: TrainingData) -> dict[str, Any]:
+def evaluate_on_test(model, config: TrainConfig, data: TrainingData) -> dict[str, Any]:
     """The test report of a trained model, with AU thresholds tuned on validation, a 95%
     subject-level interval on each figure, and the per-image "test_outputs" that the paired
     comparisons with the baselines (`core.evaluation.yardstick.add_baselines`) read."""
@@ -144,9 +156,7 @@ def evaluate_on_test(model, config: Mapping[str, Any], data: TrainingData) -> di
     from ..evaluation.verdicts import scored_report
     from ..labels import au_names
 
-    config = full_config(config)
-    views = trial_views(config, data.prepared)
-    _, val_ds, test_ds, _ = make_datasets(config, data, views)
+    _, val_ds, test_ds, _ = make_datasets(config, data, _views(config, data))
     _, _, val_au, val_au_prob = model_outputs(model, val_ds)
     test_e, test_e_prob, test_au, test_au_prob = model_outputs(model, test_ds)
     outputs = test_outputs(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..config import TrainConfig
 from ..data.split import oversample
 from ..images.preprocess import PreparedData, crop_and_resize
 from .augment import build_augmenter
@@ -15,14 +15,13 @@ if TYPE_CHECKING:
     from ..data.dataset import TrainingData
 
 
-def trial_views(config: Mapping[str, Any], prepared: PreparedData) -> np.ndarray:
-    """Every image cropped and resized for this config, once, before any epoch."""
-    return crop_and_resize(
-        prepared.images, float(config["crop_fraction"]), int(config["input_size"])
-    )
+def trial_views(prepared: PreparedData, crop_fraction: float, input_size: int) -> np.ndarray:
+    """Every image cropped and resized as a model takes them, once, before any epoch: the
+    checked values of a config or of a model's thresholds.json."""
+    return crop_and_resize(prepared.images, crop_fraction, input_size)
 
 
-def make_datasets(config: Mapping[str, Any], data: TrainingData, views: np.ndarray):
+def make_datasets(config: TrainConfig, data: TrainingData, views: np.ndarray):
     """(train, val, test, n_train) tf.data pipelines; augmentation runs on training batches only.
 
     Only the training split is oversampled (to `sample_size` images per emotion).
@@ -30,8 +29,7 @@ def make_datasets(config: Mapping[str, Any], data: TrainingData, views: np.ndarr
     import tensorflow as tf
 
     prepared, split = data.prepared, data.split
-    seed = int(config["seed"])
-    batch = int(config["batch_size"])
+    seed, batch = config.seed, config.batch_size
     images = tf.constant(views[..., None])
     emotions = tf.constant(prepared.emotions)
     aus = tf.constant(prepared.aus)
@@ -41,7 +39,7 @@ def make_datasets(config: Mapping[str, Any], data: TrainingData, views: np.ndarr
         return x, {"emotion": tf.gather(emotions, indices), "au": tf.gather(aus, indices)}
 
     train_indices = oversample(
-        split.train, prepared.emotions, sample_size=config["sample_size"], seed=seed
+        split.train, prepared.emotions, sample_size=config.sample_size, seed=seed
     )
     augmenter = build_augmenter(config, seed=seed)
     train = (

@@ -25,9 +25,10 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def keras_model():
     """A tiny untrained dual-head model, as core.model.builders builds it."""
+    from core.config import ModelConfig
     from core.model.builders import build_network
 
-    return build_network({"input_size": SIZE, "alpha": 0.25})
+    return build_network(ModelConfig(input_size=SIZE, alpha=0.25), 15)
 
 
 @pytest.fixture(scope="module")
@@ -87,13 +88,14 @@ def test_float_tflite_gives_the_keras_outputs_by_name(keras_model, capfd):
 def test_a_mixed_precision_model_is_converted_in_float32():
     import keras
 
+    from core.config import ModelConfig
     from core.deploy.conversion import convert
     from core.deploy.tflite_model import LiteModel
     from core.model.builders import build_network
 
     keras.mixed_precision.set_global_policy("mixed_float16")  # as GPU trials train
     try:
-        mixed = build_network({"input_size": SIZE, "alpha": 0.25})
+        mixed = build_network(ModelConfig(input_size=SIZE, alpha=0.25), 15)
     finally:
         keras.mixed_precision.set_global_policy("float32")
     inputs = np.random.default_rng(1).uniform(0, 255, (2, SIZE, SIZE, 1)).astype(np.float32)

@@ -21,6 +21,7 @@ import keras
 import numpy as np
 import pytest
 
+from core.config import AUHead, train_config
 from core.errors import ConfigError
 from core.evaluation.thresholds import THRESHOLDS_FILE
 from core.model import pretrained
@@ -101,15 +102,8 @@ def fer_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def dual_head(weights: str | None, **config) -> keras.Model:
-    return build_model(
-        {
-            "backbone": "mini_xception",
-            "backbone_weights": weights,
-            "input_size": SIZE,
-            "n_aus": N_AUS,
-            **config,
-        }
-    )
+    keys = {"backbone": "mini_xception", "backbone_weights": weights, "input_size": SIZE}
+    return build_model(train_config({**keys, **config}).model, AUHead(N_AUS))
 
 
 def layer_weights(net: keras.Model) -> dict[str, list[np.ndarray]]:
@@ -234,11 +228,12 @@ def test_unfreezing_the_top_block_trains_its_convolutions_and_no_batchnorm(fer_f
 
 SCRATCH_STEP = """
 import numpy as np
+from core.config import AUHead, ModelConfig
 from core.model.builders import build_model
 from tests.core.test_models import images, labels
 
 # 64 px: the stem's 60x60x8 map is one on which a strided 1x1 conv's gradient crashed
-model = build_model({"backbone": "mini_xception", "input_size": 64, "n_aus": 15})
+model = build_model(ModelConfig(backbone="mini_xception", alpha=1.0, input_size=64), AUHead(15))
 shortcut = model.get_layer("backbone").get_layer("conv2d_3")
 before = shortcut.get_weights()[0]
 history = model.fit(images(4, 64), labels(4, 15), batch_size=4, epochs=1, verbose=0)
@@ -372,17 +367,16 @@ def test_a_warm_trial_starts_again_from_the_pretrained_weights(fer_file):
         "backbone": "mini_xception",
         "backbone_weights": str(fer_file),
         "input_size": SIZE,
-        "n_aus": N_AUS,
         "unfreeze_top_blocks": 1,
     }
-    first = warm_model(config)
+    first = warm_model(train_config(config).model, AUHead(N_AUS))
     one_step(first)
     top_block = block_layer_names(4)[0]
     assert not np.array_equal(
         first.get_layer("backbone").get_layer(top_block).get_weights()[0],
         file_weights(fer_file)[top_block][0],
     )  # the first trial fine-tuned it
-    second = warm_model({**config, "learning_rate": 5e-4})
+    second = warm_model(train_config({**config, "learning_rate": 5e-4}).model, AUHead(N_AUS))
     assert second is first  # the same compiled model, reset
     saved = file_weights(fer_file)
     for name, values in layer_weights(second.get_layer("backbone")).items():

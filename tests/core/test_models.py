@@ -6,12 +6,22 @@ import keras
 import numpy as np
 import pytest
 
-from core.config import LOSS_KEYS, METRIC_KEYS, MODEL_DEFAULTS, resolve_model_config
+from core.config import LOSS_KEYS, METRIC_KEYS, AUHead, ModelConfig, train_config
 from core.errors import ConfigError
 from core.model.builders import WeightedBinaryCrossentropy, au_pos_weights_from_labels, build_model
 
 TINY = {"input_size": 32, "alpha": 0.25}
 N_AUS = 5
+
+
+def model_of(config: dict) -> keras.Model:
+    """The compiled model of a flat config as a run builds it: the config checked once
+    (core.config), the AU count and positive weights given as the data would give them
+    (`n_aus`, default the 15 CK+ AUs, and `au_pos_weights`)."""
+    config = dict(config)
+    weights = config.pop("au_pos_weights", None)
+    head = AUHead(config.pop("n_aus", 15), None if weights is None else tuple(weights))
+    return build_model(train_config(config).model, head)
 
 
 def images(n: int, size: int = 32, seed: int = 0) -> np.ndarray:
@@ -43,7 +53,7 @@ def save_backbone(path, app=keras.applications.MobileNet, alpha=0.25, size=64, s
 
 @pytest.fixture(scope="module")
 def l1_model():
-    return build_model({**TINY, "l1": 0.01, "n_aus": N_AUS})
+    return model_of({**TINY, "l1": 0.01, "n_aus": N_AUS})
 
 
 @pytest.fixture(scope="module")
@@ -103,13 +113,13 @@ def test_l1_terms_equal_l1_times_the_dense_kernels_abs_sum(l1_model):
 
 
 def test_no_l1_terms_when_l1_is_zero():
-    model = build_model({**TINY, "l1": 0.0, "n_aus": N_AUS})
+    model = model_of({**TINY, "l1": 0.0, "n_aus": N_AUS})
     assert model.losses == []
     assert model.get_layer("dense_1").kernel_regularizer is None
 
 
 def test_dropout_layers_only_when_dropout_is_positive(l1_model):
-    with_dropout = build_model({**TINY, "dropout": 0.3, "n_aus": N_AUS})
+    with_dropout = model_of({**TINY, "dropout": 0.3, "n_aus": N_AUS})
     assert with_dropout.get_layer("dropout_1").rate == pytest.approx(0.3)
     assert not any(isinstance(layer, keras.layers.Dropout) for layer in l1_model.layers)
 
@@ -132,7 +142,7 @@ def test_weighted_bce_multiplies_the_positive_term_per_au():
 
 def test_model_au_loss_uses_the_pos_weights():
     weights = [3.0, 1.0, 1.0, 0.5, 2.0]
-    model = build_model({**TINY, "n_aus": N_AUS, "au_pos_weights": weights, "au_loss_weight": 2.0})
+    model = model_of({**TINY, "n_aus": N_AUS, "au_pos_weights": weights, "au_loss_weight": 2.0})
     x, y = images(6), labels(6)
     result = model.evaluate(x, y, batch_size=6, return_dict=True, verbose=0)
     prob = np.clip(model.predict(x, verbose=0)["au"].astype("float64"), 1e-7, 1 - 1e-7)
@@ -158,7 +168,7 @@ def backbone_of(model: keras.Model) -> keras.Model:
 
 def test_transfer_loads_every_backbone_weight_and_freezes_them(mobilenet_file):
     path, saved = mobilenet_file
-    model = build_model({**TINY, "backbone_weights": str(path), "n_aus": N_AUS})
+    model = model_of({**TINY, "backbone_weights": str(path), "n_aus": N_AUS})
     backbone = backbone_of(model)
     assert backbone.input.shape[-1] == 3
     assert len(backbone.get_weights()) == len(saved)
@@ -171,7 +181,7 @@ def test_transfer_loads_every_backbone_weight_and_freezes_them(mobilenet_file):
 
 def test_transfer_backbone_batchnorm_stays_in_inference_mode(mobilenet_file):
     path, _ = mobilenet_file
-    model = build_model({**TINY, "backbone_weights": str(path), "n_aus": N_AUS})
+    model = model_of({**TINY, "backbone_weights": str(path), "n_aus": N_AUS})
     x = images(4)
     features = keras.Model(model.input, model.get_layer("pool").output)
     np.testing.assert_allclose(
@@ -181,7 +191,7 @@ def test_transfer_backbone_batchnorm_stays_in_inference_mode(mobilenet_file):
 
 def test_unfreeze_top_blocks_trains_exactly_the_top_block_convolutions(mobilenet_file):
     path, _ = mobilenet_file
-    model = build_model(
+    model = model_of(
         {**TINY, "backbone_weights": str(path), "unfreeze_top_blocks": 2, "n_aus": N_AUS}
     )
     backbone = backbone_of(model)
@@ -196,7 +206,7 @@ def test_unfreeze_top_blocks_trains_exactly_the_top_block_convolutions(mobilenet
 
 
 def test_mobilenet_v2_transfer_unfreezes_its_top_block(mobilenet_v2_file):
-    model = build_model(
+    model = model_of(
         {
             **TINY,
             "backbone": "mobilenet_v2",
@@ -213,21 +223,21 @@ def test_mobilenet_v2_transfer_unfreezes_its_top_block(mobilenet_v2_file):
 def test_missing_weights_file_is_a_config_error_naming_it(tmp_path):
     missing = tmp_path / "nowhere.weights.h5"
     with pytest.raises(ConfigError, match=r"nowhere\.weights\.h5"):
-        build_model({**TINY, "backbone_weights": str(missing)})
+        model_of({**TINY, "backbone_weights": str(missing)})
 
 
 def test_weights_of_another_alpha_are_a_config_error_naming_file_and_model(weights_dir):
     path = weights_dir / "alpha50.weights.h5"
     save_backbone(path, alpha=0.5, size=32)
     with pytest.raises(ConfigError) as caught:
-        build_model({**TINY, "backbone_weights": str(path)})
+        model_of({**TINY, "backbone_weights": str(path)})
     assert "alpha50.weights.h5" in str(caught.value)
     assert "does not match mobilenet alpha=0.25" in str(caught.value)
 
 
 def test_mobilenet_v2_weights_do_not_load_into_mobilenet(mobilenet_v2_file):
     with pytest.raises(ConfigError) as caught:
-        build_model({**TINY, "backbone_weights": str(mobilenet_v2_file)})
+        model_of({**TINY, "backbone_weights": str(mobilenet_v2_file)})
     assert mobilenet_v2_file.name in str(caught.value)
     assert "does not match mobilenet alpha=0.25" in str(caught.value)
 
@@ -244,22 +254,22 @@ def test_legacy_h5_weights_as_published_by_keras_load_and_mismatch_cleanly(tmp_p
     path = tmp_path / "mobilenet_2_5_128_tf_no_top.h5"
     with h5py.File(path, "w") as f:
         legacy.save_weights_to_hdf5_group(f, net)
-    model = build_model({**TINY, "backbone_weights": str(path)})
+    model = model_of({**TINY, "backbone_weights": str(path)})
     for got, want in zip(backbone_of(model).get_weights(), saved, strict=True):
         np.testing.assert_array_equal(got, want)
     with pytest.raises(ConfigError, match=r"tf_no_top\.h5: does not match mobilenet alpha=0\.5"):
-        build_model({**TINY, "alpha": 0.5, "backbone_weights": str(path)})
+        model_of({**TINY, "alpha": 0.5, "backbone_weights": str(path)})
 
 
 def test_a_file_that_is_not_weights_is_a_config_error(tmp_path):
     junk = tmp_path / "junk.weights.h5"
     junk.write_text("not hdf5")
     with pytest.raises(ConfigError, match=r"junk\.weights\.h5"):
-        build_model({**TINY, "backbone_weights": str(junk)})
+        model_of({**TINY, "backbone_weights": str(junk)})
     other = tmp_path / "backbone.npz"
     other.write_text("x")
     with pytest.raises(ConfigError, match=r"backbone\.npz.*\.weights\.h5"):
-        build_model({**TINY, "backbone_weights": str(other)})
+        model_of({**TINY, "backbone_weights": str(other)})
 
 
 def test_imagenet_download_failure_says_to_pass_a_local_file(monkeypatch):
@@ -270,7 +280,7 @@ def test_imagenet_download_failure_says_to_pass_a_local_file(monkeypatch):
 
     monkeypatch.setattr(file_utils, "get_file", offline)
     with pytest.raises(ConfigError) as caught:
-        build_model({"input_size": 128, "alpha": 0.25, "backbone_weights": "imagenet"})
+        model_of({"input_size": 128, "alpha": 0.25, "backbone_weights": "imagenet"})
     message = str(caught.value)
     assert "backbone_weights=PATH" in message
     assert "\n" not in message
@@ -279,10 +289,9 @@ def test_imagenet_download_failure_says_to_pass_a_local_file(monkeypatch):
 # Configuration
 
 
-def test_defaults_resolve_to_model_defaults_and_other_keys_are_ignored():
-    assert resolve_model_config({"batch_size": 16, "sample_size": 500}) == MODEL_DEFAULTS
-    assert MODEL_DEFAULTS["input_size"] == 96
-    assert MODEL_DEFAULTS["n_aus"] == 15
+def test_defaults_are_the_model_config_defaults_and_other_keys_are_not_the_models():
+    assert train_config({"batch_size": 16, "sample_size": 500}).model == ModelConfig()
+    assert ModelConfig().input_size == 96
 
 
 @pytest.mark.parametrize(
@@ -298,30 +307,34 @@ def test_defaults_resolve_to_model_defaults_and_other_keys_are_ignored():
         ("dropout", 1.0),
         ("dropout", -0.1),
         ("learning_rate", 0.0),
-        ("n_aus", 0),
         ("unfreeze_top_blocks", 14),
-        ("au_pos_weights", [1.0, 2.0]),
-        ("au_pos_weights", [1.0] * 14 + [-1.0]),
         ("backbone_weights", 3),
     ],
 )
 def test_bad_config_values_are_config_errors_naming_key_and_value(key, value):
     with pytest.raises(ConfigError) as caught:
-        build_model({**TINY, key: value})
+        train_config({**TINY, key: value})
     assert f"{key}={value!r}" in str(caught.value)
 
 
+def test_au_weights_must_be_positive_and_one_per_au_of_the_data():
+    with pytest.raises(ConfigError, match=r"au_pos_weights must be .*numbers > 0, got \[1\.0, -1"):
+        train_config({"au_pos_weights": [1.0, -1.0]})
+    with pytest.raises(ConfigError, match=r"au_pos_weights=\[1\.0, 2\.0\]: expected 15 numbers"):
+        AUHead(15, (1.0, 2.0))
+
+
 def test_mobilenet_v2_has_its_own_alphas():
-    assert resolve_model_config({"backbone": "mobilenet_v2", "alpha": 1.4})["alpha"] == 1.4
+    assert train_config({"backbone": "mobilenet_v2", "alpha": 1.4}).model.alpha == 1.4
     with pytest.raises(ConfigError, match=r"alpha=0\.25"):
-        resolve_model_config({"backbone": "mobilenet_v2", "alpha": 0.25})
+        train_config({"backbone": "mobilenet_v2", "alpha": 0.25})
 
 
 # Training and saving
 
 
 def test_one_epoch_fit_reports_exactly_the_documented_history_keys():
-    model = build_model({**TINY, "n_aus": 15})
+    model = model_of({**TINY, "n_aus": 15})
     history = model.fit(
         images(8),
         labels(8, 15),
@@ -346,7 +359,7 @@ def test_save_and_safe_load_round_trip_keeps_weighted_loss_and_transfer_graph(
 ):
     weights_path, _ = mobilenet_file
     pos_weights = [2.0, 1.0, 4.0, 1.0, 0.5]
-    model = build_model(
+    model = model_of(
         {
             **TINY,
             "n_aus": N_AUS,
@@ -375,9 +388,9 @@ def test_save_and_safe_load_round_trip_keeps_weighted_loss_and_transfer_graph(
 def test_l1_and_au_weights_are_variables_that_save_and_safe_load(tmp_path):
     from core.model.builders import VariableL1, assign_trial_values
 
-    config = {**TINY, "n_aus": N_AUS, "l1": 0.01, "au_pos_weights": [2.0] * N_AUS}
-    model = build_model(config)
-    assign_trial_values(model, {**config, "l1": 0.5, "au_pos_weights": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    model = model_of({**TINY, "n_aus": N_AUS, "l1": 0.01, "au_pos_weights": [2.0] * N_AUS})
+    changed = train_config({**TINY, "l1": 0.5}).model
+    assign_trial_values(model, changed, AUHead(N_AUS, (1.0, 2.0, 3.0, 4.0, 5.0)))
     expected = sorted(
         0.5 * float(np.abs(model.get_layer(name).kernel.numpy()).sum())
         for name in ("dense_1", "dense_2")

@@ -60,7 +60,7 @@ def test_images_are_prepared_exactly_as_training_prepared_them(trained: Path, la
     paths, indices, data = labelled
     predictor = Predictor.from_run(trained)
     inputs, faces = predictor.prepare(paths)
-    views = trial_views({"crop_fraction": 0.8, "input_size": 32}, data.prepared)
+    views = trial_views(data.prepared, 0.8, 32)
     assert inputs.shape == (len(paths), 32, 32, 1) and inputs.dtype == np.float32
     np.testing.assert_array_equal(inputs[..., 0], views[indices].astype(np.float32))
     assert faces == list(data.prepared.face_found[indices])

@@ -219,9 +219,9 @@ def test_fetch_named_in_fetches_only_a_known_name(cache, spec, monkeypatch):
     monkeypatch.setitem(pretrained.NAMED_WEIGHTS, spec.name, spec)
     said: list[str] = []
     for weights in (None, "imagenet", str(cache / "local.hdf5")):
-        fetch_named_in({"backbone_weights": weights}, say=said.append)
+        fetch_named_in(weights, say=said.append)
     assert said == [] and not cache.exists()
-    fetch_named_in({"backbone_weights": spec.name}, say=said.append)
+    fetch_named_in(spec.name, say=said.append)
     assert len(said) == 1 and (cache / "weights" / spec.file_name).read_bytes() == WEIGHTS
 
 

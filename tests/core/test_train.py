@@ -10,13 +10,11 @@ import keras
 import numpy as np
 import pytest
 
-from core.config import METRIC_KEYS, combined_score, full_config, parse_targets
+from core.config import METRIC_KEYS, combined_score, parse_targets, train_config
 from core.data.dataset import TrainingData
-from core.data.split import split_by_subject
 from core.errors import ConfigError
 from core.evaluation.metrics import FIGURES, figure_of
 from core.evaluation.verdicts import verdict
-from core.images.preprocess import PreparedData
 from core.train import main as train_main
 from core.training.callbacks import make_target_stopping
 from core.training.loop import ResumePoint, evaluate_on_test, train
@@ -27,34 +25,9 @@ UNREACHABLE = {"val_emotion_accuracy": 1.0, "val_au_f1_macro": 1.0}
 TINY = {"input_size": 32, "alpha": 0.25, "batch_size": 8, "sample_size": 12, "min_epochs": 1}
 
 
-@pytest.fixture(scope="module")
-def tiny_data() -> TrainingData:
-    """60 images of 20 subjects whose emotion is a bright square in one of three places."""
-    rng = np.random.default_rng(0)
-    n = 60
-    emotions = np.tile([0, 1, 2], n // 3)
-    images = rng.integers(0, 60, (n, 48, 48), dtype=np.uint8)
-    for i, emotion in enumerate(emotions):
-        images[i, 8 + 12 * emotion : 20 + 12 * emotion, 10:38] = 230
-    aus = np.zeros((n, 15), np.float32)
-    aus[:, 0] = emotions == 2
-    aus[:, 7] = emotions == 1
-    subjects = np.repeat([f"S{i:02d}" for i in range(20)], 3)
-    prepared = PreparedData(
-        images=images,
-        emotions=emotions.astype(np.int64),
-        aus=aus,
-        subjects=subjects,
-        face_found=np.ones(n, bool),
-        paths=[f"img{i}.png" for i in range(n)],
-        au_list=tuple(range(1, 16)),
-    )
-    return TrainingData(prepared, split_by_subject(emotions, subjects, seed=0))
-
-
 def test_pipeline_oversamples_train_only_and_batches_float_images(tiny_data: TrainingData):
-    config = full_config({**TINY, "zoom": 0.1, "brightness": 0.1})
-    views = trial_views(config, tiny_data.prepared)
+    config = train_config({**TINY, "zoom": 0.1, "brightness": 0.1})
+    views = trial_views(tiny_data.prepared, config.crop_fraction, config.model.input_size)
     train_ds, val_ds, test_ds, n_train = make_datasets(config, tiny_data, views)
     assert n_train == 3 * 12
     x, y = next(iter(train_ds))
@@ -166,7 +139,7 @@ def test_unknown_target_metric_is_a_config_error(tiny_data: TrainingData):
 )
 def test_impossible_settings_are_config_errors(key: str, value):
     with pytest.raises(ConfigError, match=key):
-        full_config({key: value})
+        train_config({key: value})
 
 
 def test_cli_trains_and_writes_model_report_and_tensorboard(

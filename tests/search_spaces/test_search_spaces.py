@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 import search_spaces
-from core.config import KNOWN_KEYS, full_config
+from core.config import KNOWN_KEYS, train_config
 from core.errors import ConfigError
 from search_spaces import Choice, IntRange, SearchSpace, Uniform
 from search_spaces.domains import STUDY_CAPS
@@ -32,7 +32,7 @@ def test_every_key_is_one_training_reads(name: str):
     space = search_spaces.get(name)
     assert set(space.params) | set(space.fixed) <= KNOWN_KEYS
     assert set(space.cpu_caps) - set(STUDY_CAPS) <= KNOWN_KEYS
-    full_config(space.first_config())  # the hand-tuned start is a valid training config
+    train_config(space.first_config())  # the hand-tuned start is a valid training config
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -47,7 +47,7 @@ def test_capped_space_is_still_valid(name: str):
             assert top <= max(cap, _lowest(space.params[key]))
         elif key in capped.fixed:
             assert capped.fixed[key] == cap
-    full_config(capped.first_config())
+    train_config(capped.first_config())
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -80,7 +80,7 @@ def test_a_misspelt_key_is_an_error_naming_it_and_the_known_keys():
     with pytest.raises(ConfigError, match="unknown key"):
         dataclasses.replace(large, fixed={**large.fixed, "batchsize": 16})
     with pytest.raises(ConfigError, match="unknown key"):
-        full_config({"zooom": 0.1})
+        train_config({"zooom": 0.1})
 
 
 def test_a_start_outside_its_domain_is_an_error():
@@ -113,7 +113,7 @@ def test_every_start_point_is_a_valid_config_inside_the_capped_domains(name: str
     for point in points:
         assert set(point) == set(capped.params)
         assert all(capped.params[key].contains(value) for key, value in point.items())
-        full_config(capped.config(point))
+        train_config(capped.config(point))
 
 
 def test_a_start_variant_changes_only_its_keys_and_a_bad_one_is_refused():
@@ -136,9 +136,10 @@ def test_every_choice_of_a_linked_key_gives_a_valid_config(name: str):
     capped = space.capped(cpu_caps(space))
     for key, by_value in capped.linked.items():
         for value in capped.params[key].values:
-            config = full_config(capped.config({**capped.start, key: value}))
+            config = train_config(capped.config({**capped.start, key: value}))
             for linked_key, linked_value in by_value.get(value, {}).items():
-                assert config[linked_key] == linked_value
+                part = config.model if hasattr(config.model, linked_key) else config
+                assert getattr(part, linked_key) == linked_value
 
 
 def test_linked_values_follow_their_choice_and_a_pinned_choice_fixes_them():

@@ -246,11 +246,12 @@ def test_mixed_precision_keeps_both_heads_in_float32():
     import keras
     import numpy as np
 
+    from core.config import AUHead, ModelConfig
     from core.model.builders import build_model
 
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        model = build_model({"input_size": 32, "alpha": 0.25, "n_aus": 4})
+        model = build_model(ModelConfig(input_size=32, alpha=0.25), AUHead(4))
         outputs = model.predict(np.zeros((2, 32, 32, 1), "float32"), verbose=0)
     finally:
         keras.mixed_precision.set_global_policy("float32")

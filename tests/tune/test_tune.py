@@ -95,7 +95,8 @@ def journal_trials(study: Path, name: str) -> list[optuna.trial.FrozenTrial]:
 
 
 def test_trial_workers_are_reused_by_default(smoke_study: Path):
-    """Warm workers (tune.trainable, core.warm): a finished trial's worker takes the next one."""
+    """Warm workers (tune.trainable, core.model.warm): a finished trial's worker takes the next
+    one."""
     pids = [int(path.read_text()) for path in smoke_study.glob("trial_*/pid")]
     assert len(pids) == 6 and len(set(pids)) < len(pids), pids
 

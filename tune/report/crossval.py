@@ -173,7 +173,7 @@ def evaluate(args: argparse.Namespace) -> int:
     from core.model.pretrained import fetch_named_in
 
     for candidate in candidates:  # before the probe looks for the weights in the cache
-        fetch_named_in(candidate.config or {})
+        fetch_named_in((candidate.config or {}).get("backbone_weights"))
     if LINEAR in args.configs:
         candidates.append(linear_candidate())
     if LINEAR_PROBE in args.configs:

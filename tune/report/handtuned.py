@@ -14,16 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.config import check_known_keys
 from core.data.dataset import TrainingData
-from core.errors import ConfigError, DataError
+from core.errors import DataError
 from core.evaluation.metrics import figure_of
 from core.evaluation.yardstick import LINEAR_PROBE
 from core.files import write_json_atomically
 from search_spaces import Choice, get
 
 from ..study import StudySettings
-from .inputs import BEST_CONFIG_EXTRAS, BEST_CONFIG_FILE, read_json
+from .inputs import BEST_CONFIG_FILE, read_best_config, read_json
 
 HAND_TUNED = ("base", "large_sample", "transfer")
 BUDGET_KEYS = ("input_size", "alpha", "sample_size", "max_epochs", "min_epochs", "patience")
@@ -117,18 +116,13 @@ def within_budget(
 
 def best_candidate(run_dir: Path, max_epochs: int | None = None) -> Candidate:
     """The study's best config from best_config.json (epochs capped only when asked)."""
-    path = run_dir / BEST_CONFIG_FILE
-    if not path.is_file():
-        raise DataError(f"{path}: missing; the study has no best trial yet")
+    best = read_best_config(run_dir)
+    if best is None:
+        raise DataError(f"{run_dir / BEST_CONFIG_FILE}: missing; the study has no best trial yet")
     # A multi-objective study's file also holds its front: the best by score is what is trained.
-    config = {k: v for k, v in json.loads(path.read_text()).items() if k not in BEST_CONFIG_EXTRAS}
-    try:
-        check_known_keys(config, str(path))
-    except ConfigError as error:
-        raise DataError(str(error)) from None
     if max_epochs is None:
-        return Candidate("best", config)
-    return within_budget("best", config, {}, max_epochs)
+        return Candidate("best", best.config)
+    return within_budget("best", best.config, {}, max_epochs)
 
 
 def train_and_test(config: Mapping[str, Any], data: TrainingData) -> dict[str, Any]:
@@ -138,11 +132,13 @@ def train_and_test(config: Mapping[str, Any], data: TrainingData) -> dict[str, A
     import_tensorflow()
     import keras
 
-    from core.model.pretrained import fetch_named_in
+    from core.config import train_config
+    from core.pretrained import fetch_named_in
     from core.training.loop import evaluate_on_test, train, training_summary
 
-    fetch_named_in(config)  # a report made on another machine than the study's
-    result = train(config, data, verbose=False)
+    checked = train_config(config)  # the run's one check
+    fetch_named_in(checked.model.backbone_weights)  # a report made elsewhere than the study
+    result = train(checked, data, verbose=False)
     report = evaluate_on_test(result.model, result.config, data)
     report["training"] = training_summary(result)
     del result

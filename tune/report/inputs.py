@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from core.config import TrainConfig, train_config
 from core.data.dataset import TrainingData
-from core.errors import DataError, first_line
+from core.errors import ConfigError, DataError, first_line
 from core.files import TEXT_BYTES_LIMIT, read_bounded
 
 from ..study import STUDY_FILE, StudySettings
@@ -46,6 +48,36 @@ def read_results(run_dir: Path) -> pd.DataFrame:
     if missing:
         raise DataError(f"{path}: damaged (no column {', '.join(missing)})")
     return table
+
+
+@dataclass(frozen=True)
+class BestConfig:
+    """best_config.json: all of it (`payload`: the config and how it was picked), the best
+    trial's config as Tune gave it (plain values, to train again) and that config checked."""
+
+    payload: dict[str, Any]
+    config: dict[str, Any]
+    checked: TrainConfig
+
+
+def read_best_config(run_dir: Path) -> BestConfig | None:
+    """best_config.json of a study folder, its config checked as every config is (its weights
+    file is not looked for: the study may have run elsewhere); None when there is none yet; a
+    damaged one is a one-line error naming the file."""
+    path = run_dir / BEST_CONFIG_FILE
+    if not path.is_file():
+        return None
+    try:
+        payload = json.loads(read_bounded(path, TEXT_BYTES_LIMIT).decode("utf-8"))
+    except (OSError, ValueError) as error:
+        raise DataError(f"{path}: not a readable best config ({first_line(error)})") from None
+    if not isinstance(payload, dict):
+        raise DataError(f"{path}: holds a {type(payload).__name__}, not an object")
+    config = {k: v for k, v in payload.items() if k not in BEST_CONFIG_EXTRAS}
+    try:
+        return BestConfig(payload, config, train_config(config, check_files=False))
+    except ConfigError as error:
+        raise DataError(f"{path}: {error}") from None
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.config import TrainConfig
 from core.data.dataset import TrainingData
 from core.evaluation.metrics import figure_text
 from core.evaluation.yardstick import HEADLINES, beside_baselines, not_run_lines
@@ -28,7 +29,7 @@ from ..study import StudySettings, describe_caps
 from . import figures, html
 from .comparison import comparison_section, cv_section, interval_notes, verdicts_part
 from .handtuned import hand_tuned, hand_tuned_reports
-from .inputs import BEST_CONFIG_FILE, load_data, load_settings, read_json, read_results
+from .inputs import load_data, load_settings, read_best_config, read_json, read_results
 
 HEADLINE_LABELS = [label for _, label in HEADLINES]
 REPORT_DIR = "report"
@@ -51,7 +52,8 @@ def build_report(
     data_problem = None
     if data is None:
         data, data_problem = load_data(settings)
-    best = read_json(run_dir / BEST_CONFIG_FILE)
+    best_file = read_best_config(run_dir)
+    best = best_file.payload if best_file else None
     best_report = read_json(run_dir / "best" / "report.json")
     candidates = hand_tuned(settings, backbone_weights, baseline_epochs)
     # The whole folder is built aside and takes the old one's place at the end, or not at all.
@@ -60,7 +62,7 @@ def build_report(
         missing = "no data" if data is None else "not trained (the quick report skips them)"
         parts = [
             overview(settings, table, run_dir),
-            data_section(data, data_problem, best, out),
+            data_section(data, data_problem, best_file.checked if best_file else None, out),
             study_section(run_dir, settings, table, best, out),
             best_section(run_dir, best, best_report, out),
             comparison_section(
@@ -128,7 +130,7 @@ def targets_table(targets: Mapping[str, float], floors: Mapping[str, float]) -> 
 
 
 def data_section(
-    data: TrainingData | None, problem: str | None, best: dict | None, out: Path
+    data: TrainingData | None, problem: str | None, best: TrainConfig | None, out: Path
 ) -> str:
     """What the trials learnt from: sample images, counts per emotion and AU, split sizes."""
     if data is None:
@@ -137,7 +139,7 @@ def data_section(
     from core.labels import au_names
 
     prepared = data.prepared
-    config = best or {"crop_fraction": 1.0, "input_size": prepared.size}
+    crop, size = (best.crop_fraction, best.model.input_size) if best else (1.0, prepared.size)
     squares, views, captions = [], [], []
     for emotion in range(len(EMOTIONS)):
         found = np.flatnonzero(prepared.emotions == emotion)
@@ -148,9 +150,7 @@ def data_section(
             continue
         index = int(found[0])
         square = prepared.images[index]
-        view = crop_and_resize(
-            square[None], float(config["crop_fraction"]), int(config["input_size"])
-        )[0]
+        view = crop_and_resize(square[None], crop, size)[0]
         squares.append(square)
         views.append(view)
         captions.append(f"{prepared.subjects[index]} {Path(prepared.paths[index]).name}")
@@ -169,9 +169,8 @@ def data_section(
         ),
         html.figure(
             figures.samples(squares, views, captions, out / "data_samples.png"),
-            "One image per emotion after preparation (core.images.preprocess.prepare_images), "
-            f"and the best config's model input (centre crop {float(config['crop_fraction']):g}, "
-            f"resized to {int(config['input_size'])} px)",
+            "One image per emotion after preparation (core.preprocess.prepare_images), and the "
+            f"best config's model input (centre crop {crop:g}, resized to {size} px)",
         ),
         html.figure(
             figures.bars(emotion_counts, "Images per emotion", out / "data_emotions.png"),
