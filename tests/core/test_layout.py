@@ -80,9 +80,11 @@ def test_a_model_saved_by_the_flat_layout_loads_for_resume_and_prediction(tmp_pa
     import keras
 
     from core.deploy.predictor import load_model
+    from core.config import AUHead, train_config
     from core.model.builders import build_model
 
-    model = build_model({"backbone": "mini_xception", "input_size": 48, "n_aus": 3, "l1": 0.01})
+    checked = train_config({"backbone": "mini_xception", "input_size": 48, "l1": 0.01})
+    model = build_model(checked.model, AUHead(n_aus=3))
     path = tmp_path / "model.keras"
     model.save(path)
     assert as_the_flat_layout_wrote_it(path) >= 4  # L1, AU metrics, the subsample layers
