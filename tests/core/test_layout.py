@@ -79,8 +79,8 @@ def test_a_pickle_naming_an_old_path_loads_and_passes_the_resume_scan():
 def test_a_model_saved_by_the_flat_layout_loads_for_resume_and_prediction(tmp_path: Path):
     import keras
 
-    from core.deploy.predictor import load_model
     from core.config import AUHead, train_config
+    from core.deploy.predictor import load_model
     from core.model.builders import build_model
 
     checked = train_config({"backbone": "mini_xception", "input_size": 48, "l1": 0.01})

@@ -52,3 +52,27 @@ def test_outside_a_trial_there_is_nothing_to_watch():
 
     assert trial_stop_signal() is None
     make_stop_check(HaltWatch(None, None)).on_train_batch_begin(0)  # training goes on
+
+
+def test_the_halt_reaches_a_worker_process_through_rays_store():
+    """The driver's halt (tune.halt) is seen by another process of the same Ray, as a trial's
+    worker sees it; a study armed again gets a new key its trials have not seen set."""
+    import ray
+
+    from tune.halt import arm, halt_study
+
+    @ray.remote(num_cpus=0)
+    def halted(key: str) -> bool:
+        from tune.halt import HaltWatch
+
+        return HaltWatch(key).should_end()
+
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        key = arm()
+        assert not ray.get(halted.remote(key))
+        halt_study()
+        assert ray.get(halted.remote(key))
+        assert not ray.get(halted.remote(arm()))
+    finally:
+        ray.shutdown()
