@@ -67,7 +67,9 @@ def test_the_halt_reaches_a_worker_process_through_rays_store():
 
         return HaltWatch(key).should_end()
 
-    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
+    started = not ray.is_initialized()  # a Ray another test of this worker left running serves
+    if started:
+        ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
         key = arm()
         assert not ray.get(halted.remote(key))
@@ -75,4 +77,5 @@ def test_the_halt_reaches_a_worker_process_through_rays_store():
         assert ray.get(halted.remote(key))
         assert not ray.get(halted.remote(arm()))
     finally:
-        ray.shutdown()
+        if started:
+            ray.shutdown()
