@@ -45,6 +45,7 @@ GOALS = {"kt-hyperband": 0.5, "optuna": 0.7}  # ours / peer time to target
 BUDGET_POINTS = (0.25, 0.5, 0.75, 1.0)  # the anytime table's columns, fractions of the budget
 GRACE_S = 300  # past the budget: start-up, the last epoch, the test evaluation
 FLOOR_ROW = "floor: majority emotion, every AU"  # the anytime table's row of no learning at all
+RACE_FILE = "race.json"  # the race's settings beside its runs: bench/peer_record.py reads both
 
 
 @dataclass
@@ -324,9 +325,28 @@ def parse_args(argv: list[str] | None):
     return args
 
 
+def race_settings(args) -> dict[str, Any]:
+    """What a race ran with, kept beside its runs so its tables can be redrawn later."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
+    ).stdout.strip()
+    return {
+        "budget_s": args.budget_s,
+        "space": args.space,
+        "seeds": args.seeds,
+        "tools": args.tools,
+        "max_trials": args.max_trials,
+        "targets": args.targets,
+        "data": args.data or "built-in",
+        "commit": commit or None,
+        "started": datetime.now().isoformat(timespec="seconds"),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / RACE_FILE).write_text(json.dumps(race_settings(args), indent=2))
     cores = os.cpu_count()
     print(
         f"peers: {len(args.tools)} tools x {len(args.seeds)} seeds, space {args.space}, "
