@@ -130,14 +130,14 @@ def best_trial(grid):
 
 def checkpoint_model(checkpoint):
     """The model a trial's checkpoint holds (its best epoch's), loaded safely."""
-    import keras
+    from core.model.best_weights import load_model_with_weights
 
-    import core.model.builders  # noqa: F401  registers the custom loss and AU metrics load_model needs
-
-    from .trainable import CHECKPOINT_MODEL
+    from .trainable import CHECKPOINT_MODEL, CHECKPOINT_WEIGHTS
 
     with checkpoint.checkpoint.as_directory() as folder:
-        return keras.models.load_model(Path(folder) / CHECKPOINT_MODEL, safe_mode=True)
+        return load_model_with_weights(
+            Path(folder) / CHECKPOINT_MODEL, Path(folder) / CHECKPOINT_WEIGHTS
+        )
 
 
 HAND_TUNED_START = "hand_tuned_start"

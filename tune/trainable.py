@@ -16,6 +16,7 @@ from core.config import TrainConfig, combined_score, train_config
 from core.data.dataset import TrainingData
 from core.deploy.cost import parameter_count
 from core.files import scratch_folder, use_process_scratch
+from core.model.best_weights import write_best_weights
 from core.training.callbacks import ScoreBook
 from core.training.loop import ResumePoint
 
@@ -24,6 +25,8 @@ from .halt import HaltWatch
 from .ray_compat import trial_stop_signal
 
 CHECKPOINT_MODEL = "model.keras"
+# The best epoch's weights when it came after the model file's (core.model.best_weights).
+CHECKPOINT_WEIGHTS = "best.weights.npz"
 CHECKPOINT_HISTORY = "history.json"
 CHECKPOINT_STATE = "state.json"
 # Fault-injection hook for tests and operators: when set, every start of a trial also writes
@@ -185,7 +188,12 @@ def _resume_point(checkpoint: tune.Checkpoint | None, scratch: Path) -> ResumePo
     with checkpoint.as_directory() as folder:
         shutil.copytree(folder, local, dirs_exist_ok=True)
     history = json.loads((local / CHECKPOINT_HISTORY).read_text())
-    return ResumePoint(model_file=local / CHECKPOINT_MODEL, history=history)
+    weights = local / CHECKPOINT_WEIGHTS
+    return ResumePoint(
+        model_file=local / CHECKPOINT_MODEL,
+        history=history,
+        weights_file=weights if weights.is_file() else None,
+    )
 
 
 def make_reporter(
@@ -196,7 +204,8 @@ def make_reporter(
     hold_at: int | None = None,
     cost: dict[str, float] | None = None,
 ):
-    """A Keras callback: one `tune.report` per epoch, with a checkpoint when the score improves.
+    """A Keras callback: one `tune.report` per epoch, each with a checkpoint of the best model so
+    far (keep_best writes it when the score improves).
 
     `scratch`: the trial's private folder (core.files.scratch_folder) for the best model and
     each checkpoint before Tune copies it. `history` is a resumed trial's past epochs, so the
@@ -214,15 +223,14 @@ def make_reporter(
             self.history = {key: list(values) for key, values in (history or {}).items()}
             self.book = ScoreBook(dict(config.targets))
             self.book.replay(self.history)
-            # The best epoch's model so far, saved when it improves; every epoch's checkpoint
-            # carries it with the whole history, so a resumed trial goes on after its last
-            # reported epoch (never repeats one) from the best model, and the latest checkpoint
-            # is always the best model (tune.results exports it).
-            self.best_model = scratch / CHECKPOINT_MODEL
+            # The best epoch's model so far is kept in `scratch` (keep_best) and every epoch's
+            # checkpoint carries it with the whole history, so a resumed trial goes on after its
+            # last reported epoch (never repeats one) from the best model, and the latest
+            # checkpoint is always the best model (tune.results exports it).
 
         def on_train_begin(self, logs=None) -> None:
             if self.history:  # resumed: the model loaded from the checkpoint is the best so far
-                self.model.save(self.best_model)
+                self.model.save(scratch / CHECKPOINT_MODEL)
 
         def on_epoch_end(self, epoch: int, logs=None) -> None:
             logs = {k: float(v) for k, v in (logs or {}).items()}
@@ -244,7 +252,7 @@ def make_reporter(
                 "reported_at": time.time(),  # Tune's `timestamp` has whole seconds only
             }
             if improved:
-                self.model.save(self.best_model)
+                keep_best(self.model, scratch)
             self.report_with_checkpoint(metrics, epoch, score)
             if epoch + 1 == hold_at:
                 hold_after(hold_at)
@@ -259,14 +267,31 @@ def make_reporter(
 
         def report_with_checkpoint(self, metrics: dict[str, Any], epoch: int, score: float):
             with tempfile.TemporaryDirectory(dir=scratch) as folder:
-                shutil.copyfile(self.best_model, Path(folder) / CHECKPOINT_MODEL)
-                history = Path(folder) / CHECKPOINT_HISTORY
-                history.write_text(json.dumps(self.history))
                 state = {"epoch": epoch + 1, "score": score}
-                (Path(folder) / CHECKPOINT_STATE).write_text(json.dumps(state))
+                fill_checkpoint(Path(folder), scratch, self.history, state)
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
     return TuneReporter()
+
+
+def keep_best(model: Any, scratch: Path) -> None:
+    """An improving epoch's model in the trial's `scratch`: the model file at the first best,
+    each later best's weights beside it (core.model.best_weights)."""
+    if (scratch / CHECKPOINT_MODEL).is_file():
+        write_best_weights(model, scratch / CHECKPOINT_WEIGHTS)
+    else:
+        model.save(scratch / CHECKPOINT_MODEL)
+
+
+def fill_checkpoint(
+    folder: Path, scratch: Path, history: dict[str, list[float]], state: dict[str, Any]
+) -> None:
+    """An epoch's checkpoint: the best model kept in `scratch`, the history and the state."""
+    shutil.copyfile(scratch / CHECKPOINT_MODEL, folder / CHECKPOINT_MODEL)
+    if (scratch / CHECKPOINT_WEIGHTS).is_file():
+        shutil.copyfile(scratch / CHECKPOINT_WEIGHTS, folder / CHECKPOINT_WEIGHTS)
+    (folder / CHECKPOINT_HISTORY).write_text(json.dumps(history))
+    (folder / CHECKPOINT_STATE).write_text(json.dumps(state))
 
 
 def make_stop_check(watch: HaltWatch):

@@ -22,10 +22,13 @@ if TYPE_CHECKING:
 @dataclass
 class ResumePoint:
     """Where a retried trial picks up: its best model so far (with optimizer state) and the
-    history of every epoch it reported; it goes on after the last of those epochs."""
+    history of every epoch it reported; it goes on after the last of those epochs.
+    `weights_file`: the best epoch's weights beside the model file (core.model.best_weights),
+    when a later epoch than the model file's was the best."""
 
     model_file: Path
     history: dict[str, list[float]]
+    weights_file: Path | None = None
 
 
 @dataclass
@@ -118,10 +121,11 @@ def _views(config: TrainConfig, data: TrainingData) -> np.ndarray:
 
 
 def _model_for(config: TrainConfig, head: AUHead, resume: ResumePoint | None, warm: bool):
-    import keras
 
     if resume is not None:
-        return keras.models.load_model(resume.model_file, safe_mode=True)
+        from ..model.best_weights import load_model_with_weights
+
+        return load_model_with_weights(resume.model_file, resume.weights_file)
     if warm:
         from ..model.warm import warm_model
 
