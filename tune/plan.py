@@ -58,6 +58,18 @@ def plan_study(
     return planned, notice
 
 
+def takes_measured_cores(planned: StudySettings, capacity: Capacity, request: Request) -> bool:
+    """Whether the layout of the cores is the plan's to choose by measurement (tune.cores): a
+    machine of 2 or more CPUs and no GPU, a space with a CPU budget that runs under it, and no
+    trials at once asked for (the caller also checks --cpus-per-trial and a cluster address)."""
+    return (
+        not capacity.gpus
+        and capacity.cpus >= 2
+        and bool(planned.caps)
+        and request.max_concurrent is None
+    )
+
+
 def _check_fits(settings: StudySettings, capacity: Capacity) -> None:
     """One trial's request must fit one node of the cluster."""
     gpus = settings.gpus_per_trial

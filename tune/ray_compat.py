@@ -205,3 +205,13 @@ def flag_is_set(key: str) -> bool:
     from ray.experimental.internal_kv import _internal_kv_exists, _internal_kv_initialized
 
     return bool(_internal_kv_initialized() and _internal_kv_exists(key, namespace=KV_NAMESPACE))
+
+
+def flags_under(prefix: str) -> int:
+    """How many flags `put_flag` set whose key starts with `prefix` (one GCS RPC): a barrier's
+    count of the workers that reached it."""
+    from ray.experimental.internal_kv import _internal_kv_initialized, _internal_kv_list
+
+    if not _internal_kv_initialized():
+        return 0
+    return len(_internal_kv_list(prefix, namespace=KV_NAMESPACE))

@@ -40,7 +40,6 @@ from .study import SCHEDULERS, SEARCH_METHODS, StudySettings
 # Options whose value goes into StudySettings as it is (dest = field name).
 SETTINGS_OPTIONS = (
     "seed",
-    "cpus_per_trial",
     "gpu_memory_mb",
     "mixed_precision",
     "stop_on_target",
@@ -100,7 +99,11 @@ def build_parser() -> Parser:
         type=int_in(1, MAX_TRIALS),
         help="trials at once (default: fits the CPUs, <= 4)",
     )
-    add("--cpus-per-trial", type=float_in(0, 1024), default=1.0)
+    add(
+        "--cpus-per-trial",
+        type=float_in(0, 1024),
+        help="default 1, or on a CPU-only machine whatever trains more (tune.cores measures it)",
+    )
     add("--gpus-per-trial", type=non_negative_float, default=None, help="0.25, 0.5, 1 ...")
     add("--gpu-memory-mb", type=int_in(1, 1 << 20), help="cap each GPU trial's memory")
     add("--mixed-precision", action="store_true", help="float16 training on GPU")
@@ -233,15 +236,17 @@ def settings_from_args(args) -> StudySettings:
         confirm=(0 if args.smoke_test else DEFAULT_REPEATS)
         if args.confirm is None
         else args.confirm,
+        cpus_per_trial=args.cpus_per_trial or 1.0,
         **{key: getattr(args, key) for key in SETTINGS_OPTIONS},
     )
     train_config(settings.resolved_space().first_config())  # a mismatch is one line, now
     return settings
 
 
-def plan_resources(settings: StudySettings, args) -> StudySettings:
-    """`plan.plan_study` against the live cluster, with the user's requests."""
-    from .plan import Request, plan_study
+def plan_resources(settings: StudySettings, args, data) -> StudySettings:
+    """`plan.plan_study` against the live cluster, with the user's requests; on this machine
+    alone, without a GPU and with no layout asked for, the cores as tune.cores measured them."""
+    from .plan import Request, plan_study, takes_measured_cores
     from .resources import cluster_capacity
 
     capacity = cluster_capacity()  # live nodes, or what the autoscaler may add
@@ -254,6 +259,19 @@ def plan_resources(settings: StudySettings, args) -> StudySettings:
     planned, notice = plan_study(settings, capacity, request)
     if notice:
         print(notice, flush=True)
+    if (
+        not args.address
+        and args.cpus_per_trial is None
+        and takes_measured_cores(planned, capacity, request)
+    ):
+        from .cores import cores_choice
+
+        space = planned.resolved_space()
+        configs = [space.config(point) for point in space.start_points()]
+        choice = cores_choice(configs, data, int(capacity.cpus))
+        print(choice.describe(), flush=True)
+        planned.cpus_per_trial = float(choice.cpus_per_trial)
+        planned.max_concurrent = choice.at_once
     return planned
 
 
@@ -342,7 +360,7 @@ def run_command(args, parser: Parser, held: contextlib.ExitStack) -> int:
 
             require_shared_storage(settings.storage, shared=args.shared_storage)
         if not args.resume:
-            settings = plan_resources(settings, args)
+            settings = plan_resources(settings, args, data)
             settings.resolved_space()  # fail on a bad override before anything is written
         from core.evaluation.yardstick import announce_floors
 
