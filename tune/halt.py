@@ -12,7 +12,6 @@ report (tune.trainable.make_stop_check); a halted trial reports nothing more.
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 import uuid
 
@@ -41,18 +40,15 @@ def halt_study() -> None:
 
 
 class HaltWatch:
-    """A trial's view of its study's halt and of Tune's stop of the trial itself."""
+    """A trial's view of its study's halt."""
 
-    def __init__(self, key: str | None, stopped: threading.Event | None = None) -> None:
+    def __init__(self, key: str | None) -> None:
         self.key = key
-        self.stopped = stopped  # tune.ray_compat.trial_stop_signal: Tune finishing this trial
         self.last_look = -float("inf")
         self.halted = False
 
     def should_end(self) -> bool:
-        """Whether the trial must end now: Tune stopped it, or its study is halting."""
-        if self.stopped is not None and self.stopped.is_set():
-            return True
+        """Whether the trial must end now: its study is halting."""
         now = time.monotonic()
         if self.key and not self.halted and now - self.last_look >= POLL_S:
             self.last_look = now
@@ -61,7 +57,6 @@ class HaltWatch:
 
     def end(self) -> None:
         """End the trial's thread as Tune does (`SystemExit(0)`, a clean end to Ray), after the
-        grace when the study halts."""
-        if self.halted:
-            time.sleep(GRACE_S)
+        grace."""
+        time.sleep(GRACE_S)
         raise SystemExit(0)

@@ -173,20 +173,6 @@ def validate_autoscaler_config(config: dict[str, Any]) -> dict[str, Any]:
     return prepared
 
 
-def trial_stop_signal() -> Any | None:
-    """The event Tune sets when it stops the trial this thread trains (`_TrainSession.finish`:
-    a reused worker's next trial, or the worker's stop), or None outside a trial.
-
-    Tune itself only looks at it inside `tune.report`, after the report's checkpoint is already
-    on the storage: a trial stopped mid-epoch would train to the end of that epoch and land one
-    more checkpoint in a trial Tune has finished with. No public API tells a trial it was
-    stopped."""
-    from ray.train._internal.session import get_session
-
-    session = get_session()
-    return getattr(session, "stop_event", None) if session is not None else None
-
-
 KV_NAMESPACE = "fertune"
 
 

@@ -22,7 +22,6 @@ from core.training.loop import ResumePoint
 
 from .gpu import configure_gpu
 from .halt import HaltWatch
-from .ray_compat import trial_stop_signal
 
 CHECKPOINT_MODEL = "model.keras"
 # The best epoch's weights when it came after the model file's (core.model.best_weights).
@@ -95,7 +94,7 @@ def run_trial(
         # TensorBoard first: an epoch's event files are on disk before its report syncs them.
         # Its HParams are the trial's values as Tune gave them (results.csv's columns).
         callbacks = [
-            make_stop_check(HaltWatch(halt, trial_stop_signal())),
+            make_stop_check(HaltWatch(halt)),
             *make_tensorboard_callbacks(config, trial_dir / "tb"),
             make_reporter(
                 checked,
@@ -296,8 +295,8 @@ def fill_checkpoint(
 
 def make_stop_check(watch: HaltWatch):
     """A Keras callback, first in the list, that ends the trial's thread before the next batch
-    or before the epoch's scalars and report once Tune stopped the trial or its study halts
-    (tune.halt): a stopped trial writes nothing more."""
+    or before the epoch's scalars and report once its study halts (tune.halt): a halted trial
+    writes nothing more."""
     import keras
 
     class StopCheck(keras.callbacks.Callback):
