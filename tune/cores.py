@@ -10,6 +10,8 @@ are kept in the cache folder; every later study reads them back.
 
 The plan takes the layout with the higher total rate; within TIE of each other it takes one trial
 on all cores (each trial's epochs come sooner, and the searcher learns from more finished trials).
+
+    python -m tune.cores [--space large_sample] [--data PATH] [--again]   # measure, keep, say
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.cli import Parser, add_data_option, add_detector_option, exits_cleanly
 from core.data.dataset import TrainingData
 from core.files import write_json_atomically
 from core.paths import cache_root
@@ -71,14 +74,16 @@ def choose(cores: int, per_core_rate: float, all_cores_rate: float) -> tuple[int
     return cores, 1
 
 
-def cores_choice(configs: list[dict[str, Any]], data: TrainingData, cores: int) -> CoresChoice:
+def cores_choice(
+    configs: list[dict[str, Any]], data: TrainingData, cores: int, again: bool = False
+) -> CoresChoice:
     """The layout for `cores` CPUs, from the cache when these models were measured on this
-    machine, else measured now (about a minute) and kept."""
+    machine (unless `again`), else measured now (about a minute) and kept."""
     models = ", ".join(model_label(config) for config in configs)
     key = f"{machine_name()} | {cores} cores | {models}"
     cache = cache_root() / CACHE_FILE
     kept = read_kept(cache)
-    fresh = key not in kept
+    fresh = again or key not in kept
     if fresh:
         print(
             f"cores: measuring 1 trial on {cores} cores against {cores} trials on one core each "
@@ -209,3 +214,53 @@ def _timed_rate(model, train_ds, batch_size: int) -> float:
 
     model.fit(train_ds, steps_per_epoch=1_000_000, epochs=1, callbacks=[Window()], verbose=0)
     return (len(marks) - 1) * batch_size / (marks[-1] - marks[0])
+
+
+def start_configs(settings: Any) -> list[dict[str, Any]]:
+    """The configs a study of `settings` (planned: its caps applied) tries first."""
+    space = settings.resolved_space()
+    return [space.config(point) for point in space.start_points()]
+
+
+@exits_cleanly
+def main(argv: list[str] | None = None) -> int:
+    """Measure (or read back) the layout a study of this space takes on this machine."""
+    import search_spaces
+
+    from .study import StudySettings, cpu_caps
+    from .tuner import start_ray, stop_ray
+
+    parser = Parser(
+        prog="python -m tune.cores",
+        description="One trial on all cores against one per core, for a space's start models "
+        "under its CPU budget: measured on this machine and kept, as a study reads it.",
+    )
+    parser.add_argument("--space", default="large_sample", choices=search_spaces.names())
+    add_data_option(parser)
+    add_detector_option(parser)
+    parser.add_argument("--again", action="store_true", help="measure even when kept")
+    args = parser.parse_args(argv)
+    settings = StudySettings(
+        space=args.space, name="cores", storage=".", data=args.data, detector=args.detector
+    )
+    settings.caps = cpu_caps(search_spaces.get(args.space))
+    from core.model.pretrained import fetch_weights, named
+
+    for name in settings.named_weights():
+        fetch_weights(named(name))
+    data = settings.load_data()
+    started = start_ray(None, dashboard=False)
+    try:
+        import ray
+
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        choice = cores_choice(start_configs(settings), data, cpus, again=args.again)
+    finally:
+        if started:
+            stop_ray()
+    print(choice.describe())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -264,11 +264,9 @@ def plan_resources(settings: StudySettings, args, data) -> StudySettings:
         and args.cpus_per_trial is None
         and takes_measured_cores(planned, capacity, request)
     ):
-        from .cores import cores_choice
+        from .cores import cores_choice, start_configs
 
-        space = planned.resolved_space()
-        configs = [space.config(point) for point in space.start_points()]
-        choice = cores_choice(configs, data, int(capacity.cpus))
+        choice = cores_choice(start_configs(planned), data, int(capacity.cpus))
         print(choice.describe(), flush=True)
         planned.cpus_per_trial = float(choice.cpus_per_trial)
         planned.max_concurrent = choice.at_once
