@@ -3,10 +3,11 @@
 Runs a short real study of the default space (built-in set unless --data) and times, from the
 outside, each line the terminal shows as it comes and what the trials leave on disk: the data's
 summary (imports and data preparation done), the floors (Ray started, the plan made, the cores
-layout measured or read back), the study line (the Tuner about to be built), each trial's entry
-into its function (its `pid` file, written first thing) and its first report (progress.csv:
-`reported_at`, and `time_this_iter_s` from the function's entry). Nothing in the code under test
-is changed or hooked.
+layout measured or read back), the study line (the Tuner about to be built), and from each
+trial's progress.csv its first report (`reported_at`) and its first iteration's length
+(`time_this_iter_s`, which Tune counts from the trial's start on its worker): their difference is
+when the first trial started (Tune copies trial folders at the study's end, so their files' times
+say nothing). Nothing in the code under test is changed or hooked.
 
     python bench/study_start.py [--repeat 2] [--max-concurrent N --cpus-per-trial N] [--json]
 """
@@ -58,20 +59,18 @@ def one_start(args: argparse.Namespace, storage: Path, index: int) -> dict[str, 
     process.wait()
     if process.returncode != 0:
         raise SystemExit("the study failed:\n" + "\n".join(lines[-20:]))
-    entries, reports, epochs = [], [], []
-    for trial in sorted((storage / name).glob("trial_*")):
-        if (trial / "pid").is_file():
-            entries.append((trial / "pid").stat().st_mtime - launched)
-        progress = trial / "progress.csv"
-        if progress.is_file():
-            with progress.open(newline="") as handle:
-                rows = list(csv.DictReader(handle))
-            if rows:
-                reports.append(float(rows[0]["reported_at"]) - launched)
-                epochs.append(float(rows[0]["time_this_iter_s"]))
-    timeline["first_trial_entry_s"] = min(entries, default=None)
-    timeline["first_report_s"] = min(reports, default=None)
-    timeline["first_iteration_s"] = epochs[reports.index(min(reports))] if reports else None
+    firsts = []  # (first report, first iteration) of each trial
+    for progress in sorted((storage / name).glob("trial_*/progress.csv")):
+        with progress.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        if rows:
+            at = float(rows[0]["reported_at"]) - launched
+            firsts.append((at, float(rows[0]["time_this_iter_s"])))
+    if firsts:
+        at, iteration = min(firsts)
+        timeline["first_trial_started_s"] = min(a - i for a, i in firsts)
+        timeline["first_report_s"] = at
+        timeline["first_iteration_s"] = iteration
     return timeline
 
 
