@@ -75,7 +75,11 @@ def choose(cores: int, per_core_rate: float, all_cores_rate: float) -> tuple[int
 
 
 def cores_choice(
-    configs: list[dict[str, Any]], data: TrainingData, cores: int, again: bool = False
+    configs: list[dict[str, Any]],
+    data: TrainingData,
+    cores: int,
+    again: bool = False,
+    window_s: float = WINDOW_S,
 ) -> CoresChoice:
     """The layout for `cores` CPUs, from the cache when these models were measured on this
     machine (unless `again`), else measured now (about a minute) and kept."""
@@ -91,8 +95,8 @@ def cores_choice(
             flush=True,
         )
         kept[key] = {
-            "per_core_rate": measure(configs, data, threads=1, workers=cores),
-            "all_cores_rate": measure(configs, data, threads=cores, workers=1),
+            "per_core_rate": measure(configs, data, 1, cores, window_s),
+            "all_cores_rate": measure(configs, data, cores, 1, window_s),
             "measured_at": time.strftime("%Y-%m-%d"),
         }
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -151,7 +155,13 @@ def model_label(config: dict[str, Any]) -> str:
     return f"{config.get('backbone', 'mobilenet')} {config.get('input_size')} px"
 
 
-def measure(configs: list[dict[str, Any]], data: TrainingData, threads: int, workers: int) -> float:
+def measure(
+    configs: list[dict[str, Any]],
+    data: TrainingData,
+    threads: int,
+    workers: int,
+    window_s: float = WINDOW_S,
+) -> float:
     """Images a second the whole machine trains with `workers` fresh Ray workers of `threads`
     threads each, summed over the workers; the geometric mean over the models."""
     import ray
@@ -160,17 +170,22 @@ def measure(configs: list[dict[str, Any]], data: TrainingData, threads: int, wor
     run = uuid.uuid4().hex
     data_ref = ray.put(data)
     rates = ray.get(
-        [remote.remote(configs, data_ref, threads, run, workers) for _ in range(workers)]
+        [remote.remote(configs, data_ref, threads, run, workers, window_s) for _ in range(workers)]
     )
     totals = [sum(worker[i] for worker in rates) for i in range(len(configs))]
     return math.exp(sum(math.log(total) for total in totals) / len(totals))
 
 
 def _worker_rates(
-    configs: list[dict[str, Any]], data: TrainingData, threads: int, run: str, workers: int
+    configs: list[dict[str, Any]],
+    data: TrainingData,
+    threads: int,
+    run: str,
+    workers: int,
+    window_s: float,
 ) -> list[float]:
-    """In one worker: each model built, traced, then trained for WINDOW_S once every worker of
-    the layout is ready; its images a second."""
+    """In one worker: each model built, traced, then trained for `window_s` once every worker
+    of the layout is ready; its images a second."""
     from core.config import train_config
     from core.model.builders import build_model
     from core.quiet import import_tensorflow
@@ -188,7 +203,7 @@ def _worker_rates(
         model = build_model(config.model, au_head(config, data))
         model.fit(train_ds, steps_per_epoch=2, epochs=1, verbose=0)  # the trace, not timed
         _barrier(f"cores/{run}/{index}", workers)
-        rates.append(_timed_rate(model, train_ds, config.batch_size))
+        rates.append(_timed_rate(model, train_ds, config.batch_size, window_s))
     return rates
 
 
@@ -200,8 +215,8 @@ def _barrier(prefix: str, workers: int) -> None:
         time.sleep(0.05)
 
 
-def _timed_rate(model, train_ds, batch_size: int) -> float:
-    """Images a second over WINDOW_S of training steps, counted from the first step's end."""
+def _timed_rate(model, train_ds, batch_size: int, window_s: float) -> float:
+    """Images a second over `window_s` of training steps, counted from the first step's end."""
     import keras
 
     marks: list[float] = []
@@ -209,7 +224,7 @@ def _timed_rate(model, train_ds, batch_size: int) -> float:
     class Window(keras.callbacks.Callback):
         def on_train_batch_end(self, batch: int, logs=None) -> None:
             marks.append(time.perf_counter())
-            if marks[-1] - marks[0] >= WINDOW_S:
+            if marks[-1] - marks[0] >= window_s:
                 self.model.stop_training = True
 
     model.fit(train_ds, steps_per_epoch=1_000_000, epochs=1, callbacks=[Window()], verbose=0)

@@ -62,10 +62,9 @@ def test_a_damaged_cache_counts_as_no_measurement(tmp_path: Path):
 
 @pytest.mark.slow
 def test_measured_once_then_read_back(local_ray, tiny_data, isolated_cache: Path, monkeypatch):
-    monkeypatch.setattr(cores, "WINDOW_S", 1.0)  # a tiny model's rate settles within a second
     space = search_spaces.get("tiny")
     configs = [space.config(point) for point in space.start_points()]
-    first = cores.cores_choice(configs, tiny_data, 2)
+    first = cores.cores_choice(configs, tiny_data, 2, window_s=1.0)  # a tiny model settles soon
     assert first.fresh and first.per_core_rate > 0 and first.all_cores_rate > 0
     assert (first.cpus_per_trial, first.at_once) == cores.choose(
         2, first.per_core_rate, first.all_cores_rate
