@@ -38,7 +38,7 @@ def one_start(args: argparse.Namespace, storage: Path, index: int) -> dict[str, 
     """One study's timeline, seconds since its launch."""
     name = f"start-{index}"
     command = [sys.executable, "-m", "tune.run", "--space", args.space, "--name", name]
-    command += ["--storage", str(storage), "--num-samples", "2", "--time-budget", "25"]
+    command += ["--storage", str(storage), "--num-samples", "2", "--time-budget", "45"]
     command += ["--no-report", "--confirm", "0", "--seed", str(index)]
     command += args.extra
     if args.data:

@@ -85,6 +85,30 @@ def quiet_worker_death_notices() -> None:
     worker.print_to_stdstream = print_to_stdstream
 
 
+# What a trial's in-flight `train` call raises when the trial's thread ends without a last
+# report (FunctionTrainable.step): a halted trial (tune.halt) ends so, after Tune stopped it.
+HALTED_TRIAL_ERROR = "The TuneController should not have scheduled another `train` remote call"
+
+
+def quiet_halted_trial_errors() -> None:
+    """A trial the study's halt ends (tune.halt) leaves its worker's in-flight `train` call
+    with an error no one reads: Tune has stopped the trial. Ray's driver logs every such unread
+    error with its traceback when the call is forgotten (`ray._private.worker`, "Unhandled
+    error"), two of them in every study its time budget ends. That one error is dropped; every
+    other unread error is logged as Ray logs it."""
+    logger = logging.getLogger("ray._private.worker")
+    if not any(isinstance(f, DropHaltedTrialErrors) for f in logger.filters):
+        logger.addFilter(DropHaltedTrialErrors())
+
+
+class DropHaltedTrialErrors(logging.Filter):
+    """Drops the unread error of a halted trial's `train` call, keeps every other record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return not (text.startswith("Unhandled error") and HALTED_TRIAL_ERROR in text)
+
+
 class DropSlowOperationNotices(logging.Filter):
     """Drops Tune's timing hints, keeps every other record of the logger."""
 

@@ -36,6 +36,7 @@ def start_ray(address: str | None, dashboard: bool) -> bool:
 
     from .ray_compat import (
         loopback_only,
+        quiet_halted_trial_errors,
         quiet_slow_operation_notices,
         quiet_token_notice,
         quiet_worker_death_notices,
@@ -51,6 +52,7 @@ def start_ray(address: str | None, dashboard: bool) -> bool:
     quiet_token_notice()
     quiet_slow_operation_notices()
     quiet_worker_death_notices()
+    quiet_halted_trial_errors()
     if address:
         # A cluster's workers are started by its nodes (cluster.yaml names the preload there)
         # and get WORKER_ENV through the job's runtime environment.

@@ -307,3 +307,17 @@ def test_interrupted_study_resumes_with_every_trial_once(
     assert sorted(t.value for t in done) == pytest.approx(sorted(table["score"]))
     lost = [t for t in trials if t.state != optuna.trial.TrialState.COMPLETE]
     assert all(t.state == optuna.trial.TrialState.FAIL and t.user_attrs for t in lost), lost
+
+
+def test_a_time_budget_that_ends_trials_mid_epoch_leaves_a_clean_terminal(
+    small_synthetic: Path, tmp_path: Path
+):
+    """The study's halt (tune.halt) ends the running trials without a last report; Ray's driver
+    would log each one's unread `train` error with a traceback (tune.ray_compat)."""
+    args = study_args(small_synthetic, tmp_path, "budget", "--num-samples", "30")
+    driver = start_study([*args, "--time-budget", "15", "--confirm", "0", "--no-report"])
+    output, _ = driver.communicate(timeout=300)
+    assert driver.returncode == 0, output
+    table = pd.read_csv(tmp_path / "budget" / "results.csv", dtype={"trial_id": str})
+    assert "cut-short" in set(table["status"]) or "not-started" in set(table["status"]), table
+    assert "Unhandled error" not in output and "Traceback" not in output, output
