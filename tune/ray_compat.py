@@ -94,19 +94,34 @@ def quiet_halted_trial_errors() -> None:
     """A trial the study's halt ends (tune.halt) leaves its worker's in-flight `train` call
     with an error no one reads: Tune has stopped the trial. Ray's driver logs every such unread
     error with its traceback when the call is forgotten (`ray._private.worker`, "Unhandled
-    error"), two of them in every study its time budget ends. That one error is dropped; every
-    other unread error is logged as Ray logs it."""
-    logger = logging.getLogger("ray._private.worker")
-    if not any(isinstance(f, DropHaltedTrialErrors) for f in logger.filters):
-        logger.addFilter(DropHaltedTrialErrors())
+    error"), one per running trial when a study's time budget ends. That one error is dropped;
+    every other unread error is logged as Ray logs it.
+
+    A trial the halt ends before its first report has no results file: Tune's result grid then
+    warns "Failed to fetch metrics" for it (`ray.tune.analysis.experiment_analysis`). Our table
+    shows the trial as cut-short with 0 epochs; the warning is dropped."""
+    drop_records("ray._private.worker", "Unhandled error", HALTED_TRIAL_ERROR)
+    drop_records("ray.tune.analysis.experiment_analysis", "Failed to fetch metrics for")
 
 
-class DropHaltedTrialErrors(logging.Filter):
-    """Drops the unread error of a halted trial's `train` call, keeps every other record."""
+def drop_records(logger_name: str, *texts: str) -> None:
+    """Drop the records of a logger whose message holds every one of `texts` (once per
+    logger and texts, however often called)."""
+    logger = logging.getLogger(logger_name)
+    if not any(getattr(f, "texts", None) == texts for f in logger.filters):
+        logger.addFilter(DropContaining(texts))
+
+
+class DropContaining(logging.Filter):
+    """Drops a record whose message holds all of `texts`, keeps every other record."""
+
+    def __init__(self, texts: tuple[str, ...]) -> None:
+        super().__init__()
+        self.texts = texts
 
     def filter(self, record: logging.LogRecord) -> bool:
-        text = record.getMessage()
-        return not (text.startswith("Unhandled error") and HALTED_TRIAL_ERROR in text)
+        message = record.getMessage()
+        return not all(text in message for text in self.texts)
 
 
 class DropSlowOperationNotices(logging.Filter):

@@ -67,3 +67,4 @@ def test_a_halted_trials_unread_error_is_dropped_and_every_other_kept(monkeypatc
     worker._unhandled_error_handler(halted)
     worker._unhandled_error_handler(RuntimeError("a trial's own error"))
     assert len(kept.messages) == 1 and "a trial's own error" in kept.messages[0]
+    assert len(logger.filters) == 1

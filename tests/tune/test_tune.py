@@ -309,15 +309,17 @@ def test_interrupted_study_resumes_with_every_trial_once(
     assert all(t.state == optuna.trial.TrialState.FAIL and t.user_attrs for t in lost), lost
 
 
-def test_a_time_budget_that_ends_trials_mid_epoch_leaves_a_clean_terminal(
+def test_a_time_budget_that_ends_trials_before_they_report_leaves_a_clean_terminal(
     small_synthetic: Path, tmp_path: Path
 ):
-    """The study's halt (tune.halt) ends the running trials without a last report; Ray's driver
-    would log each one's unread `train` error with a traceback (tune.ray_compat)."""
+    """The study's halt (tune.halt) ends the running trials without a last report: Tune's result
+    grid warned of their missing metrics, and Ray's driver may log each one's unread `train`
+    error with a traceback (tune.ray_compat.quiet_halted_trial_errors)."""
     args = study_args(small_synthetic, tmp_path, "budget", "--num-samples", "30")
-    driver = start_study([*args, "--time-budget", "15", "--confirm", "0", "--no-report"])
+    driver = start_study([*args, "--time-budget", "12", "--confirm", "0", "--no-report"])
     output, _ = driver.communicate(timeout=300)
     assert driver.returncode == 0, output
     table = pd.read_csv(tmp_path / "budget" / "results.csv", dtype={"trial_id": str})
-    assert "cut-short" in set(table["status"]) or "not-started" in set(table["status"]), table
-    assert "Unhandled error" not in output and "Traceback" not in output, output
+    assert "cut-short" in set(table["status"]), table
+    for noise in ("Failed to fetch metrics", "Unhandled error", "Traceback", "WARNING"):
+        assert noise not in output, output
