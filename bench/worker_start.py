@@ -24,11 +24,15 @@ HERE = Path(__file__).resolve()
 MODES = ("fresh", "preload")
 
 
+PRELOAD_ENV = "RAY_preload_python_modules"  # Ray's own: modules each worker imports as it starts
+PRELOAD_MODULE = "tune.worker_preload"  # what cluster.yaml's nodes preload
+
+
 def child(mode: str, setup_s: float) -> dict[str, float]:
     """One measurement, in this process: ray start, the setup wait, two actors made ready."""
     import importlib
 
-    from tune.tuner import PRELOAD_ENV, PRELOAD_MODULE, start_ray
+    from tune.tuner import start_ray
 
     os.environ[PRELOAD_ENV] = PRELOAD_MODULE if mode == "preload" else ""
     started = time.perf_counter()

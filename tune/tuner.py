@@ -20,9 +20,6 @@ from .ray_compat import one_line_tune_errors, restored_search_alg
 from .storage import local_folder, storage_is_full
 from .study import StudySettings, trial_name
 
-# Imported by each local Ray worker as it starts (tune/worker_preload.py says why).
-PRELOAD_ENV = "RAY_preload_python_modules"
-PRELOAD_MODULE = "tune.worker_preload"
 NO_SPACE = os.strerror(errno.ENOSPC)  # "No space left on device"
 
 
@@ -58,7 +55,11 @@ def start_ray(address: str | None, dashboard: bool) -> bool:
         # and get WORKER_ENV through the job's runtime environment.
         ray.init(address=address, log_to_driver=False, runtime_env={"env_vars": WORKER_ENV})
         return True
-    os.environ.setdefault(PRELOAD_ENV, PRELOAD_MODULE)  # read by the raylet ray.init starts
+    # No preload here (cluster.yaml's nodes have one, tune/worker_preload.py): a local Ray's
+    # idle workers would still be importing TensorFlow when the first trials ask for workers
+    # (about 3 s after ray.init), so Ray started two more that imported it too, four imports on
+    # two cores. Without it the first report came at 25.3 s after the launch instead of 34.8 s
+    # (bench/study_start.py, medians of 2).
     with loopback_only():
         ray.init(
             address="local",  # never attach to another Ray that happens to run on this machine

@@ -1,11 +1,14 @@
-"""What every Ray worker of a study imports as it starts, before a trial reaches it.
+"""What every Ray worker of a cluster node imports as it starts, before a trial reaches it.
 
-A trial on a fresh worker paid 3-4 s importing TensorFlow and Keras before its first step. Ray
-starts a pool of idle workers at `ray.init` and hands a new trial's actor one of them; with this
-module preloaded (Ray's `preload_python_modules`) the import runs while the driver is still
-building the study, and two trial workers were ready 0.06 s after they were asked for instead of
-3.3 s (bench/worker_start.py; it gains only where a core is free meanwhile). The cost: each idle
-worker holds TensorFlow, about 0.8 GB of resident memory, mostly shared library pages.
+A trial on a fresh worker paid 3-4 s importing TensorFlow and Keras before its first step. A
+cluster node (cluster.yaml: `RAY_preload_python_modules`) starts its idle workers long before a
+study asks for them, so the import is done by then: two trial workers were ready 0.06 s after
+they were asked for instead of 3.3 s (bench/worker_start.py, 5 s after the start). The cost: each
+idle worker holds TensorFlow, about 0.8 GB of resident memory, mostly shared library pages.
+
+A local Ray (tune.tuner.start_ray) does without it: its study asks for workers about 3 s after
+`ray.init`, while the idle workers were still importing, so Ray started more that imported it
+too (bench/study_start.py: the first report 9.5 s later with it).
 """
 
 from __future__ import annotations
