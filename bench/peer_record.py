@@ -7,7 +7,8 @@ medians with their intervals, ours against each peer paired by seed, times to ta
 scores of each run's best, ours' useful-work share, the curves themselves, and a `goals` object of
 booleans (a lead counts only where the paired interval excludes 0).
 
-    python bench/peer_record.py RACE_FOLDER [RACE_FOLDER ...] [--out bench/results/peers.json]
+    python bench/peer_record.py RACE_FOLDER [RACE_FOLDER ...] [--ours RERUN_FOLDER ...]
+        [--out bench/results/peers.json]
 """
 
 from __future__ import annotations
@@ -33,13 +34,23 @@ GOAL_POINTS = (0.5, 0.75, 1.0)  # the issue's anytime goal: ours >= every peer's
 USEFUL_SHARE_GOAL = 0.8
 
 
-def read_race(folder: Path) -> dict[str, Any]:
-    """A race folder's runs and the settings bench/peers.py ran it with."""
+def read_race(folder: Path, ours: Path | None = None) -> dict[str, Any]:
+    """A race folder's runs and the settings bench/peers.py ran it with. `ours`: a folder of a
+    rerun of our tool alone (after a change to our code, which the peers' runs do not use)
+    whose runs replace ours; its settings are kept as `ours_rerun`."""
     for name in ("runs.json", peers.RACE_FILE):
         if not (folder / name).is_file():
             raise SystemExit(f"{folder}: no {name} (has bench/peers.py finished there?)")
     records = json.loads((folder / "runs.json").read_text())
     settings = json.loads((folder / peers.RACE_FILE).read_text())
+    if ours is not None:
+        rerun = read_race(ours)
+        if rerun["settings"]["budget_s"] != settings["budget_s"]:
+            raise SystemExit(f"{ours}: another budget than {folder}'s")
+        records = [r for r in records if not r["tool"].startswith("ours")]
+        records += [{**r.outcome, "wall_s": r.wall_s, "cpu_s": r.cpu_s} for r in rerun["runs"]]
+        settings["ours_rerun"] = rerun["settings"]
+        settings["ours_folder"] = str(ours)
     runs = [
         peers.Run(
             outcome={k: v for k, v in r.items() if k not in ("wall_s", "cpu_s")},
@@ -59,7 +70,7 @@ def race_record(race: dict[str, Any]) -> dict[str, Any]:
     best_so_far = peers.anytime(runs, budget)
     differences = peers.paired(runs, budget)
     tools = [tool for tool in peers.ALL_TOOLS if any(r.tool == tool for r in runs)]
-    per_seed = {tool: _per_seed(runs, tool, race["folder"]) for tool in tools}
+    per_seed = {tool: _per_seed(runs, tool, race["folder"], race["settings"]) for tool in tools}
     return {
         **race["settings"],
         "folder": str(race["folder"]),
@@ -81,7 +92,9 @@ def race_record(race: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _per_seed(runs: list[peers.Run], tool: str, folder: Path) -> dict[str, dict[str, Any]]:
+def _per_seed(
+    runs: list[peers.Run], tool: str, folder: Path, settings: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
     """Each seed's time to target, first epoch, test scores of its best, curve; for our runs
     also the study's useful-work share."""
     out = {}
@@ -101,6 +114,8 @@ def _per_seed(runs: list[peers.Run], tool: str, folder: Path) -> dict[str, dict[
             "curve": curve,
         }
         study = folder / "runs" / f"{tool}-seed{seed}"
+        if tool.startswith("ours") and "ours_folder" in settings:
+            study = Path(settings["ours_folder"]) / "runs" / f"{tool}-seed{seed}"
         if tool.startswith("ours") and study.is_dir():
             entry["useful_work"] = useful_work(study, run.wall_s)
         out[str(seed)] = entry
@@ -217,9 +232,18 @@ def machine() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", type=Path, nargs="+", help="bench/peers.py --out folders")
+    parser.add_argument(
+        "--ours",
+        type=Path,
+        nargs="*",
+        default=[],
+        metavar="FOLDER",
+        help="per race folder, in order: a rerun of ours alone whose runs replace ours there",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
-    whole = record([read_race(folder) for folder in args.folders])
+    reruns = args.ours + [None] * (len(args.folders) - len(args.ours))
+    whole = record([read_race(f, o) for f, o in zip(args.folders, reruns, strict=True)])
     for race in whole["races"]:
         print(f"## {race['budget_s']:g} s, seeds {race['seeds']}\n\n{race['tables']}\n")
         print("\n".join(f"{k}: {v}" for k, v in race["goals"].items()) + "\n")

@@ -101,3 +101,18 @@ def test_a_folder_without_its_race_settings_is_refused(record, tmp_path: Path):
     (tmp_path / "runs.json").write_text("[]")
     with pytest.raises(SystemExit, match=r"no race\.json"):
         record.read_race(tmp_path)
+
+
+def test_a_rerun_of_ours_replaces_our_runs_and_is_named(record, tmp_path: Path):
+    write_race(tmp_path / "race", 120, {"ours": [0.5] * 5, "optuna": [0.6] * 5})
+    write_race(tmp_path / "rerun", 120, {"ours": [0.7] * 5})
+    race = record.read_race(tmp_path / "race", ours=tmp_path / "rerun")
+    scores = sorted((r.tool, r.outcome["best_val_score"]) for r in race["runs"])
+    assert scores == [("optuna", 0.6)] * 5 + [("ours", 0.7)] * 5
+    assert race["settings"]["ours_folder"] == str(tmp_path / "rerun")
+    one = record.race_record(race)
+    assert one["goals"]["ours_ahead_of_optuna_at_100pct"] is True
+    assert one["per_seed"]["ours"]["0"]["useful_work"]["epoch_core_s"] == pytest.approx(16)
+    write_race(tmp_path / "long", 300, {"ours": [0.7] * 5})
+    with pytest.raises(SystemExit, match="another budget"):
+        record.read_race(tmp_path / "race", ours=tmp_path / "long")
