@@ -60,11 +60,12 @@ def plan_study(
 
 def takes_measured_cores(planned: StudySettings, capacity: Capacity, request: Request) -> bool:
     """Whether the layout of the cores is the plan's to choose by measurement (tune.cores): a
-    machine of 2 or more CPUs and no GPU, a space with a CPU budget that runs under it, and no
-    trials at once asked for (the caller also checks --cpus-per-trial and a cluster address)."""
+    small machine (2 to MOST_AT_ONCE CPUs, so a trial per core stays within the trials TPE may
+    run at once) without a GPU, a space with a CPU budget that runs under it, and no trials at
+    once asked for (the caller also checks --cpus-per-trial and a cluster address)."""
     return (
         not capacity.gpus
-        and capacity.cpus >= 2
+        and 2 <= capacity.cpus <= MOST_AT_ONCE
         and bool(planned.caps)
         and request.max_concurrent is None
     )

@@ -35,6 +35,8 @@ def test_only_a_cpu_budget_on_one_small_gpu_less_machine_is_measured():
     assert takes_measured_cores(planned, CPU_ONLY, Request())
     assert not takes_measured_cores(planned, CPU_ONLY, Request(max_concurrent=2))
     assert not takes_measured_cores(planned, dataclasses.replace(CPU_ONLY, cpus=1), Request())
+    big = dataclasses.replace(CPU_ONLY, cpus=16)  # a trial per core: more at once than TPE may
+    assert not takes_measured_cores(plan_study(settings, big, Request())[0], big, Request())
     gpu = Capacity(cpus=8, gpus=1, largest_gpu_node=1)
     assert not takes_measured_cores(plan_study(settings, gpu, Request())[0], gpu, Request())
     full, _ = plan_study(settings, CPU_ONLY, Request(full_space=True))
