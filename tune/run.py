@@ -12,6 +12,7 @@ import re
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import search_spaces
 from core.cli import (
@@ -36,6 +37,9 @@ from .objectives import OBJECTIVES, parse_objectives
 from .resume import load_study_to_resume, refuse_changes_on_resume
 from .storage import check_local_storage, is_remote, local_folder, resolve_storage
 from .study import SCHEDULERS, SEARCH_METHODS, StudySettings
+
+if TYPE_CHECKING:
+    from core.data.dataset import TrainingData
 
 # Options whose value goes into StudySettings as it is (dest = field name).
 SETTINGS_OPTIONS = (
@@ -243,7 +247,7 @@ def settings_from_args(args) -> StudySettings:
     return settings
 
 
-def plan_resources(settings: StudySettings, args, data) -> StudySettings:
+def plan_resources(settings: StudySettings, args, data: TrainingData | None) -> StudySettings:
     """`plan.plan_study` against the live cluster, with the user's requests; on this machine
     alone, without a GPU and with no layout asked for, the cores as tune.cores measured them."""
     from .plan import Request, plan_study, takes_measured_cores

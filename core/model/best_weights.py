@@ -38,7 +38,7 @@ def write_best_weights(model: Any, path: Path) -> None:
 def apply_best_weights(model: Any, path: Path) -> None:
     """Set `model` (loaded from the model file written beside `path`) to the weights and
     optimizer state in `path`; a file that does not fit the model is refused, never half-set."""
-    with np.load(path) as saved:
+    with np.load(path, allow_pickle=False) as saved:
         weights = _numbered(saved, WEIGHT_PREFIX)
         state = {key[len(OPTIMIZER_PREFIX) :]: saved[key] for key in _keys(saved, OPTIMIZER_PREFIX)}
         held = model.get_weights()

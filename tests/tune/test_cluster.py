@@ -314,7 +314,7 @@ class TestGpuPacking:
     def test_fractional_gpu_trials_share_one_gpu(self, gpus, expected, tmp_path: Path):
         args = build_parser().parse_args(["--gpus-per-trial", str(gpus), "--cpus-per-trial", "1"])
         settings = settings_from_args(args)
-        settings = plan_resources(settings, args)
+        settings = plan_resources(settings, args, data=None)  # no GPU-less layout to measure
         assert settings.max_concurrent == expected
         rows = self._run(trial_resources(1, gpus), 2 * expected, expected, tmp_path)
         assert _most_at_once(rows) == expected
