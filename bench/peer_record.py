@@ -216,13 +216,10 @@ def record(races: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
-    model = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [ln for ln in cpuinfo.read_text().splitlines() if ln.startswith("model name")]
-        model = names[0].split(":", 1)[1].strip() if names else ""
+    from tune.cores import machine_name
+
     return {
-        "cpu": model,
+        "cpu": machine_name(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "system": platform.platform(),

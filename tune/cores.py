@@ -94,9 +94,12 @@ def cores_choice(
             f"({models}); once for this machine, about a minute",
             flush=True,
         )
+        import ray
+
+        data_ref = ray.put(data)  # once for both layouts
         kept[key] = {
-            "per_core_rate": measure(configs, data, 1, cores, window_s),
-            "all_cores_rate": measure(configs, data, cores, 1, window_s),
+            "per_core_rate": measure(configs, data_ref, 1, cores, window_s),
+            "all_cores_rate": measure(configs, data_ref, cores, 1, window_s),
             "measured_at": time.strftime("%Y-%m-%d"),
         }
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -157,18 +160,18 @@ def model_label(config: dict[str, Any]) -> str:
 
 def measure(
     configs: list[dict[str, Any]],
-    data: TrainingData,
+    data_ref: Any,
     threads: int,
     workers: int,
     window_s: float = WINDOW_S,
 ) -> float:
     """Images a second the whole machine trains with `workers` fresh Ray workers of `threads`
-    threads each, summed over the workers; the geometric mean over the models."""
+    threads each, summed over the workers; the geometric mean over the models. `data_ref`: the
+    TrainingData in Ray's object store."""
     import ray
 
     remote = ray.remote(num_cpus=threads, max_calls=1)(_worker_rates)  # a fresh process each
     run = uuid.uuid4().hex
-    data_ref = ray.put(data)
     rates = ray.get(
         [remote.remote(configs, data_ref, threads, run, workers, window_s) for _ in range(workers)]
     )

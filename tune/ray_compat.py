@@ -54,9 +54,7 @@ def quiet_slow_operation_notices() -> None:
     0.5 s ("... may be a performance bottleneck"), which a trial on a busy 2-core machine does
     every few epochs: a hint for Ray's developers, not something a user can act on."""
     for name in ("ray.tune.utils.util", "ray.tune.execution.tune_controller"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, DropSlowOperationNotices) for f in logger.filters):
-            logger.addFilter(DropSlowOperationNotices())
+        drop_records(name, "may be a performance bottleneck")
 
 
 # The raylet's notice when a trial's worker dies ("A worker died or was killed while executing a
@@ -122,13 +120,6 @@ class DropContaining(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         return not all(text in message for text in self.texts)
-
-
-class DropSlowOperationNotices(logging.Filter):
-    """Drops Tune's timing hints, keeps every other record of the logger."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "may be a performance bottleneck" not in record.getMessage()
 
 
 def one_line_tune_errors() -> None:

@@ -41,8 +41,7 @@ def apply_best_weights(model: Any, path: Path) -> None:
     with np.load(path, allow_pickle=False) as saved:
         weights = _numbered(saved, WEIGHT_PREFIX)
         state = {key[len(OPTIMIZER_PREFIX) :]: saved[key] for key in _keys(saved, OPTIMIZER_PREFIX)}
-        held = model.get_weights()
-        if [w.shape for w in weights] != [w.shape for w in held]:
+        if [w.shape for w in weights] != [tuple(v.shape) for v in model.weights]:
             raise DataError(f"{path}: its weights do not fit the model beside it")
         optimizer = getattr(model, "optimizer", None)
         if state and optimizer is not None:
