@@ -39,6 +39,8 @@ from peer_stats import (
     shown_interval,
 )
 
+from core.files import write_text_atomically
+
 HERE = Path(__file__).resolve().parent
 RUNNER = HERE / "peer_runners.py"
 GOALS = {"kt-hyperband": 0.5, "optuna": 0.7}  # ours / peer time to target
@@ -99,6 +101,13 @@ def run_one(tool: str, seed: int, args, out: Path) -> Run:
     if process.returncode != 0 or not result.is_file():
         raise SystemExit(f"{tool} seed {seed} failed (exit {process.returncode}); see {log_file}")
     return Run(outcome=json.loads(result.read_text()), wall_s=wall, cpu_s=cpu)
+
+
+def write_runs(runs: list[Run], out: Path) -> None:
+    """runs.json: every finished run's outcome with the harness's wall and CPU seconds, replaced
+    whole (a reader never finds half of it)."""
+    records = [{**r.outcome, "wall_s": r.wall_s, "cpu_s": r.cpu_s} for r in runs]
+    write_text_atomically(out / "runs.json", json.dumps(records, indent=2))
 
 
 def median(values: list[float]) -> float:
@@ -368,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"CPU {run.cpu_s:.0f} s",
                 flush=True,
             )
+            write_runs(runs, args.out)  # after every run: a race stopped midway keeps its runs
     rows = summarise(runs)
     best_so_far = anytime(runs, args.budget_s)
     differences = paired(runs, args.budget_s)
@@ -380,8 +390,6 @@ def main(argv: list[str] | None = None) -> int:
     goals += ahead_lines(differences)
     text = "\n\n".join(tables) + "\n\n" + "\n".join(goals) + "\n"
     print(text, end="")
-    records = [{**r.outcome, "wall_s": r.wall_s, "cpu_s": r.cpu_s} for r in runs]
-    (args.out / "runs.json").write_text(json.dumps(records, indent=2))
     (args.out / "anytime.json").write_text(
         json.dumps(jsonable({"anytime": best_so_far, "paired": differences}), indent=2)
     )
