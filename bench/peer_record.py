@@ -8,7 +8,7 @@ scores of each run's best, ours' useful-work share, the curves themselves, and a
 booleans (a lead counts only where the paired interval excludes 0).
 
     python bench/peer_record.py RACE_FOLDER [RACE_FOLDER ...] [--ours RERUN_FOLDER ...]
-        [--out bench/results/peers.json]
+        [--out bench/results/peers.json] [--keep]
 """
 
 from __future__ import annotations
@@ -197,10 +197,14 @@ def _key(tool: str) -> str:
     return tool.replace("-", "_")
 
 
-def record(races: list[dict[str, Any]]) -> dict[str, Any]:
+def record(races: list[dict[str, Any]], kept: list[dict[str, Any]] = ()) -> dict[str, Any]:
     """Every budget's record and the goals over all of them (a goal holds where it holds in
-    every race recorded; `complete` says whether the races are the ones the issue asks for)."""
-    by_budget = sorted((race_record(race) for race in races), key=lambda r: r["budget_s"])
+    every race recorded; `complete` says whether the races are the ones the issue asks for).
+    `kept`: budgets recorded earlier, as they stand, for races whose folders are gone."""
+    fresh = [race_record(race) for race in races]
+    given = {race["budget_s"] for race in fresh}
+    kept = [race for race in kept if race["budget_s"] not in given]
+    by_budget = sorted([*fresh, *kept], key=lambda r: r["budget_s"])
     goal_names = {name for race in by_budget for name in race["goals"]}
     return {
         "machine": machine(),
@@ -213,6 +217,21 @@ def record(races: list[dict[str, Any]]) -> dict[str, Any]:
         },
         "races": by_budget,
     }
+
+
+def kept_races(path: Path) -> list[dict[str, Any]]:
+    """The races an earlier record holds (none when there is no record yet)."""
+    if not path.is_file():
+        return []
+    try:
+        races = json.loads(path.read_text())["races"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise SystemExit(f"{path}: not a record bench/peer_record.py wrote ({error})") from None
+    if not isinstance(races, list) or not all(
+        isinstance(race, dict) and isinstance(race.get("budget_s"), int | float) for race in races
+    ):
+        raise SystemExit(f"{path}: its races are not a list of records with a budget")
+    return races
 
 
 def machine() -> dict[str, Any]:
@@ -238,9 +257,16 @@ def main(argv: list[str] | None = None) -> int:
         help="per race folder, in order: a rerun of ours alone whose runs replace ours there",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the budgets --out already records that no folder here gives (their folders "
+        "may be gone)",
+    )
     args = parser.parse_args(argv)
     reruns = args.ours + [None] * (len(args.folders) - len(args.ours))
-    whole = record([read_race(f, o) for f, o in zip(args.folders, reruns, strict=True)])
+    races = [read_race(f, o) for f, o in zip(args.folders, reruns, strict=True)]
+    whole = record(races, kept_races(args.out) if args.keep else [])
     for race in whole["races"]:
         print(f"## {race['budget_s']:g} s, seeds {race['seeds']}\n\n{race['tables']}\n")
         print("\n".join(f"{k}: {v}" for k, v in race["goals"].items()) + "\n")

@@ -116,3 +116,29 @@ def test_a_rerun_of_ours_replaces_our_runs_and_is_named(record, tmp_path: Path):
     write_race(tmp_path / "long", 300, {"ours": [0.7] * 5})
     with pytest.raises(SystemExit, match="another budget"):
         record.read_race(tmp_path / "race", ours=tmp_path / "long")
+
+
+def test_keep_adds_a_budget_to_a_record_whose_other_races_folders_are_gone(record, tmp_path: Path):
+    out = tmp_path / "peers.json"
+    write_race(tmp_path / "short", 120, {"ours": [0.6] * 5, "optuna": [0.5] * 5})
+    assert record.main([str(tmp_path / "short"), "--out", str(out)]) == 0
+    short = json.loads(out.read_text())["races"][0]
+    write_race(tmp_path / "long", 300, {"ours": [0.5] * 5, "optuna": [0.6] * 5})
+    (tmp_path / "short" / "runs.json").unlink()  # the 120 s race's folder is gone
+    assert record.main([str(tmp_path / "long"), "--out", str(out), "--keep"]) == 0
+    whole = json.loads(out.read_text())
+    assert whole["budgets_s"] == [120, 300]
+    assert whole["races"][0] == short  # as recorded, not redrawn
+    assert whole["races"][0]["goals"]["ours_ahead_of_optuna_at_100pct"] is True
+    assert whole["goals"]["ours_ahead_of_optuna_at_100pct"] is False  # at 300 s optuna leads
+    assert record.main([str(tmp_path / "long"), "--out", str(out)]) == 0  # without --keep
+    assert json.loads(out.read_text())["budgets_s"] == [300]
+
+
+def test_keep_refuses_a_file_that_is_not_a_record(record, tmp_path: Path):
+    out = tmp_path / "peers.json"
+    out.write_text(json.dumps({"races": [{"tool": "ours"}]}))
+    write_race(tmp_path / "long", 300, {"ours": [0.5] * 5})
+    with pytest.raises(SystemExit, match="not a list of records with a budget"):
+        record.main([str(tmp_path / "long"), "--out", str(out), "--keep"])
+    assert json.loads(out.read_text()) == {"races": [{"tool": "ours"}]}  # left as it was
