@@ -335,3 +335,16 @@ def test_keras_au_metrics_survive_a_safe_mode_save_and_load(tmp_path):
     report = metrics.au_metrics(AU_TRUE, predicted, au_names=AU_NAMES)
     defined = [report["per_au"][n]["f1"] for n in AU_NAMES if n not in report["au_undefined"]]
     assert got["f1_macro"] == pytest.approx(np.mean(defined), abs=1e-5)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_f1_at_every_threshold_equals_scikit_learns_f1_at_each(seed: int):
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(seed)
+    size = int(rng.integers(1, 60))
+    truth = rng.random(size) < rng.uniform(0.0, 0.6)  # some draws have no positive at all
+    prob = np.round(rng.random(size), 2)  # ties with the grid's own values
+    grid = [*metrics.THRESHOLD_GRID, 0.0, 1.0]
+    expected = [f1_score(truth, prob > t, zero_division=0) for t in grid]
+    assert metrics.f1_at_thresholds(truth, prob, grid) == pytest.approx(expected, abs=1e-12)
