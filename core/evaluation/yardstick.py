@@ -61,14 +61,25 @@ def baselines_on(
 def baseline_outputs_on(
     data: TrainingData, seed: int = 0, probe_weights: Path | None = None
 ) -> dict[str, TestOutputs]:
-    """The baselines' per-image test outputs (see `baselines_on`), in BASELINE_LABELS' order."""
-    prepared = data.prepared
-    outputs = baseline_outputs(
-        prepared.images, prepared.emotions, prepared.aus, data.split, prepared.subjects, seed=seed
-    )
-    if probe_weights is not None:
-        outputs[LINEAR_PROBE] = linear_probe_outputs(data, probe_weights, seed)
-    return {key: outputs[key] for key in BASELINE_LABELS if key in outputs}
+    """The baselines' per-image test outputs (see `baselines_on`), in BASELINE_LABELS' order;
+    computed once per data set, split and seed (`baseline_cache`)."""
+    from .baseline_cache import cached_outputs
+
+    def compute() -> dict[str, TestOutputs]:
+        prepared = data.prepared
+        outputs = baseline_outputs(
+            prepared.images,
+            prepared.emotions,
+            prepared.aus,
+            data.split,
+            prepared.subjects,
+            seed=seed,
+        )
+        if probe_weights is not None:
+            outputs[LINEAR_PROBE] = linear_probe_outputs(data, probe_weights, seed)
+        return {key: outputs[key] for key in BASELINE_LABELS if key in outputs}
+
+    return cached_outputs(data, seed, probe_weights, compute)
 
 
 def linear_probe_on(data: TrainingData, weights: Path, seed: int = 0) -> dict[str, Any]:
