@@ -160,6 +160,22 @@ def save_state_this_step(tune_controller: Any) -> None:
         manager._should_force_sync_up = True
 
 
+def record_at_later_rungs(scheduler: Any, trial_id: str, result: dict[str, Any]) -> None:
+    """Count an ending trial's last result at every rung of its ASHA bracket past the result's
+    iteration (`AsyncHyperBandScheduler._trial_info[trial_id]._rungs`, pairs of milestone and
+    {trial_id: signed value}; `_metric_op` signs it for the mode, `_time_attr` and `_metric`
+    name the iteration and the value). Call it before Tune's on_trial_complete, which forgets
+    the trial's bracket. Without them it does nothing."""
+    state = vars(scheduler)
+    bracket = state.get("_trial_info", {}).get(trial_id)
+    time_attr, metric, sign = (state.get(k) for k in ("_time_attr", "_metric", "_metric_op"))
+    if bracket is None or sign is None or time_attr not in result or metric not in result:
+        return
+    for milestone, recorded in getattr(bracket, "_rungs", []):
+        if milestone > result[time_attr] and trial_id not in recorded:
+            recorded[trial_id] = sign * result[metric]
+
+
 def grid_trials(grid: Any) -> list[Any]:
     """The Trial objects behind a ResultGrid: status, retries and checkpoints, which the public
     `Result`s lack (`ResultGrid._experiment_analysis.trials`)."""

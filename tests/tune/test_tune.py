@@ -236,41 +236,73 @@ def test_asha_cuts_exactly_the_trials_that_trail_at_a_rung(smoke_study: Path):
     assert dict(zip(pruned["trial_id"], pruned["epochs"], strict=True)) == cut
 
 
-def test_asha_cuts_a_trial_that_trails_and_the_table_says_pruned(local_ray, tmp_path: Path):
-    """The study's scheduler in a real Tune run whose trials report scripted scores, one trial
-    at a time: the two that trail the median at epoch 1 stop there and read as pruned, the
-    one that trails at epoch 2 stops there, the rest run all three epochs (the smoke study
-    above may tie; this cannot)."""
+def scripted_study(folder: Path, trials: list[dict]) -> dict[str, tuple[str, int]]:
+    """The study's scheduler and stopper in a real Tune run whose trials report scripted
+    scores, one trial at a time, in the order given: each trial's status and last epoch, by
+    name. A trial reports `score` each epoch (3 at most) and meets the targets at `met_at`."""
     from ray import tune
 
     from tune.ray_compat import grid_trials
     from tune.search import make_scheduler
+    from tune.stopper import TargetStopper
     from tune.trial_status import trial_status
 
     def scripted(config):
+        trial = config["trial"]
         for epoch in range(1, 4):
-            stopped_by = "max_epochs" if epoch == 3 else "running"
-            tune.report({"score": config["score"], "stopped_by": stopped_by})
+            met = epoch == trial.get("met_at")
+            stopped_by = "targets" if met else "max_epochs" if epoch == 3 else "running"
+            tune.report({"score": trial["score"], "targets_met": met, "stopped_by": stopped_by})
 
-    scores = [0.5, 0.2, 0.9, 0.1, 0.6]
     tuner = tune.Tuner(
         scripted,
-        param_space={"score": tune.grid_search(scores)},
+        param_space={"trial": tune.grid_search(trials)},
         tune_config=tune.TuneConfig(
             scheduler=make_scheduler(search_spaces.get("tiny")), max_concurrent_trials=1
         ),
-        run_config=tune.RunConfig(storage_path=str(tmp_path), name="scripted", verbose=0),
+        run_config=tune.RunConfig(
+            storage_path=str(folder), name="scripted", stop=TargetStopper(), verbose=0
+        ),
     )
-    trials = grid_trials(tuner.fit())
-    ended = {
-        t.config["score"]: (trial_status(t), t.last_result["training_iteration"]) for t in trials
+    return {
+        t.config["trial"]["name"]: (trial_status(t), t.last_result["training_iteration"])
+        for t in grid_trials(tuner.fit())
     }
+
+
+def test_asha_cuts_a_trial_that_trails_and_the_table_says_pruned(local_ray, tmp_path: Path):
+    """The two that trail the median at epoch 1 stop there and read as pruned, the one that
+    trails at epoch 2 stops there, the rest run all three epochs (the smoke study above may
+    tie; this cannot)."""
+    scores = {"a": 0.5, "b": 0.2, "c": 0.9, "d": 0.1, "e": 0.6}
+    ended = scripted_study(tmp_path, [{"name": k, "score": v} for k, v in scores.items()])
     assert ended == {
-        0.5: ("finished", 3),
-        0.2: ("pruned", 1),
-        0.9: ("finished", 3),
-        0.1: ("pruned", 1),
-        0.6: ("pruned", 2),  # at epoch 2 it trails 0.5 and 0.9
+        "a": ("finished", 3),
+        "b": ("pruned", 1),
+        "c": ("finished", 3),
+        "d": ("pruned", 1),
+        "e": ("pruned", 2),  # at epoch 2 it trails 0.5 and 0.9
+    }
+
+
+def test_a_trial_that_met_the_targets_early_counts_at_the_later_rungs(local_ray, tmp_path):
+    """Trial "met" reaches the targets at epoch 1 and ends; at epoch 2 "late" (0.6) is compared with
+    it (0.9, its best so far) and with "slow" (0.5): it trails their median and is cut. Were
+    "met" left out of the rung, "late" would face "slow" alone and run on."""
+    ended = scripted_study(
+        tmp_path,
+        [
+            {"name": "slow", "score": 0.5},
+            {"name": "poor", "score": 0.1},  # cut at epoch 1: the rung there holds 4 scores
+            {"name": "met", "score": 0.9, "met_at": 1},
+            {"name": "late", "score": 0.6},
+        ],
+    )
+    assert ended == {
+        "slow": ("finished", 3),
+        "poor": ("pruned", 1),
+        "met": ("met-targets", 1),
+        "late": ("pruned", 2),
     }
 
 
