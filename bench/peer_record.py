@@ -37,7 +37,8 @@ USEFUL_SHARE_GOAL = 0.8
 def read_race(folder: Path, ours: Path | None = None) -> dict[str, Any]:
     """A race folder's runs and the settings bench/peers.py ran it with. `ours`: a folder of a
     rerun of our tool alone (after a change to our code, which the peers' runs do not use)
-    whose runs replace ours; its settings are kept as `ours_rerun`."""
+    whose runs replace ours on the seeds it ran; its settings are kept as `ours_rerun`, and
+    `ours_rerun_seeds` names the seeds replaced."""
     for name in ("runs.json", peers.RACE_FILE):
         if not (folder / name).is_file():
             raise SystemExit(f"{folder}: no {name} (has bench/peers.py finished there?)")
@@ -47,10 +48,12 @@ def read_race(folder: Path, ours: Path | None = None) -> dict[str, Any]:
         rerun = read_race(ours)
         if rerun["settings"]["budget_s"] != settings["budget_s"]:
             raise SystemExit(f"{ours}: another budget than {folder}'s")
-        records = [r for r in records if not r["tool"].startswith("ours")]
+        replaced = {(r.tool, int(r.outcome["seed"])) for r in rerun["runs"]}
+        records = [r for r in records if (r["tool"], int(r["seed"])) not in replaced]
         records += [{**r.outcome, "wall_s": r.wall_s, "cpu_s": r.cpu_s} for r in rerun["runs"]]
         settings["ours_rerun"] = rerun["settings"]
         settings["ours_folder"] = str(ours)
+        settings["ours_rerun_seeds"] = sorted({seed for _, seed in replaced})
     runs = [
         peers.Run(
             outcome={k: v for k, v in r.items() if k not in ("wall_s", "cpu_s")},
@@ -114,7 +117,7 @@ def _per_seed(
             "curve": curve,
         }
         study = folder / "runs" / f"{tool}-seed{seed}"
-        if tool.startswith("ours") and "ours_folder" in settings:
+        if tool.startswith("ours") and seed in settings.get("ours_rerun_seeds", []):
             study = Path(settings["ours_folder"]) / "runs" / f"{tool}-seed{seed}"
         if tool.startswith("ours") and study.is_dir():
             entry["useful_work"] = useful_work(study, run.wall_s)

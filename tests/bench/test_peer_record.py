@@ -113,6 +113,7 @@ def test_a_rerun_of_ours_replaces_our_runs_and_is_named(record, tmp_path: Path):
     one = record.race_record(race)
     assert one["goals"]["ours_ahead_of_optuna_at_100pct"] is True
     assert one["per_seed"]["ours"]["0"]["useful_work"]["epoch_core_s"] == pytest.approx(16)
+    assert race["settings"]["ours_rerun_seeds"] == [0, 1, 2, 3, 4]
     write_race(tmp_path / "long", 300, {"ours": [0.7] * 5})
     with pytest.raises(SystemExit, match="another budget"):
         record.read_race(tmp_path / "race", ours=tmp_path / "long")
@@ -142,3 +143,18 @@ def test_keep_refuses_a_file_that_is_not_a_record(record, tmp_path: Path):
     with pytest.raises(SystemExit, match="not a list of records with a budget"):
         record.main([str(tmp_path / "long"), "--out", str(out), "--keep"])
     assert json.loads(out.read_text()) == {"races": [{"tool": "ours"}]}  # left as it was
+
+
+def test_a_rerun_of_some_seeds_replaces_ours_on_those_seeds_only(record, tmp_path: Path):
+    write_race(tmp_path / "race", 120, {"ours": [0.5] * 5, "optuna": [0.6] * 5})
+    write_race(tmp_path / "rerun", 120, {"ours": [0.7]})  # seed 0 only
+    race = record.read_race(tmp_path / "race", ours=tmp_path / "rerun")
+    ours = sorted(
+        (r.outcome["seed"], r.outcome["best_val_score"]) for r in race["runs"] if r.tool == "ours"
+    )
+    assert ours == [(0, 0.7), (1, 0.5), (2, 0.5), (3, 0.5), (4, 0.5)]
+    assert race["settings"]["ours_rerun_seeds"] == [0]
+    (tmp_path / "rerun" / "runs" / "ours-seed0" / "trial_b" / "progress.csv").unlink()
+    per_seed = record.race_record(race)["per_seed"]["ours"]
+    assert per_seed["0"]["useful_work"]["epoch_core_s"] == pytest.approx(12)  # the rerun's study
+    assert per_seed["1"]["useful_work"]["epoch_core_s"] == pytest.approx(16)  # the race's
