@@ -11,6 +11,7 @@ never trusted over a computation.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import io
@@ -40,14 +41,19 @@ def cached_outputs(
     compute: Callable[[], dict[str, TestOutputs]],
 ) -> dict[str, TestOutputs]:
     """`compute()`'s outputs, read from the cache when an earlier call kept them for the same
-    inputs; kept there otherwise."""
-    path = cache_root() / FOLDER / f"{cache_key(data, seed, probe_weights)}.npz"
+    inputs; kept there otherwise. A cache that cannot be written (a read-only home) or code
+    without its source (a frozen install) only costs the computation each time."""
+    try:
+        path = cache_root() / FOLDER / f"{cache_key(data, seed, probe_weights)}.npz"
+    except (OSError, TypeError):  # inspect.getsource: no source to key on
+        return compute()
     kept = read_outputs(path, data)
     if kept is not None:
         return kept
     fresh = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomically(path, packed(fresh))
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomically(path, packed(fresh))
     return fresh
 
 

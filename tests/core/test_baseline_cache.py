@@ -95,3 +95,15 @@ def test_outputs_of_other_test_images_are_not_taken(tiny_data: TrainingData, iso
     prepared = tiny_data.prepared
     other = split_by_subject(prepared.emotions, prepared.subjects, seed=5)
     assert baseline_cache.read_outputs(path, TrainingData(prepared, other)) is None
+
+
+def test_a_cache_folder_that_cannot_be_written_costs_only_the_computation(
+    tiny_data: TrainingData, tmp_path: Path, monkeypatch
+):
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the cache folder would be")
+    monkeypatch.setenv("FERTUNE_CACHE", str(blocked))
+    fitted = counted(monkeypatch)
+    first = yardstick.baseline_outputs_on(tiny_data, seed=0)
+    assert_same(yardstick.baseline_outputs_on(tiny_data, seed=0), first)
+    assert len(fitted) == 2 and blocked.read_text().startswith("a file")
